@@ -1,0 +1,136 @@
+//! `AuthLayer`: the tower middleware that authenticates every request it wraps.
+//!
+//! It reads the bearer token, verifies it, and inserts the result into the
+//! request extensions for [`AuthUser`](super::AuthUser) to pick up. On failure it
+//! answers itself (RFC 6750) and never calls the inner service. It is a real
+//! `Layer` + `Service`, so it composes with any tower stack, not only axum's.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use super::bearer::bearer_token;
+use super::user::AuthState;
+use super::{AuthError, TokenVerifier};
+
+/// Whether a request without credentials may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Required,
+    Optional,
+}
+
+/// Wraps routes so that they only see authenticated requests.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use axum_supabase_auth::auth::{AuthLayer, AuthUser, TokenVerifier};
+///
+/// fn routes(verifier: TokenVerifier) -> Router {
+///     Router::new()
+///         .route("/api/me", get(|user: AuthUser| async move { user.sub.to_string() }))
+///         .route_layer(AuthLayer::required(verifier))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    verifier: TokenVerifier,
+    mode: Mode,
+}
+
+impl AuthLayer {
+    /// No token → 401. For routes that take `AuthUser` or a role guard.
+    pub fn required(verifier: TokenVerifier) -> Self {
+        Self {
+            verifier,
+            mode: Mode::Required,
+        }
+    }
+
+    /// No token → the handler's `Option<AuthUser>` is `None`; a bad token is still a 401.
+    pub fn optional(verifier: TokenVerifier) -> Self {
+        Self {
+            verifier,
+            mode: Mode::Optional,
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            verifier: self.verifier.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+/// The service made by [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    verifier: TokenVerifier,
+    mode: Mode,
+}
+
+impl<S> Service<Request> for AuthService<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // The clone is not necessarily ready; keep the one that is (tower's usual dance).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        let mode = self.mode;
+        Box::pin(async move {
+            let outcome = match bearer_token(request.headers()) {
+                Err(error) => Err(error),
+                Ok(Some(token)) => verifier.verify(token).await.map(|user| {
+                    tracing::Span::current().record("user_id", tracing::field::display(user.sub));
+                    AuthState::User(user)
+                }),
+                Ok(None) if mode == Mode::Optional => Ok(AuthState::Anonymous),
+                Ok(None) => Err(AuthError::MissingCredentials {
+                    token_in_query: token_in_query(&request),
+                }),
+            };
+            match outcome {
+                Ok(state) => {
+                    request.extensions_mut().insert(state);
+                    inner.call(request).await
+                }
+                Err(error) => {
+                    tracing::debug!(reason = error.description(), "request not authenticated");
+                    Ok(error.into_response())
+                }
+            }
+        })
+    }
+}
+
+/// Whether the query string carries something that looks like a token parameter,
+/// so the 401 can say where the token belongs. Only names are inspected.
+fn token_in_query(request: &Request) -> bool {
+    request.uri().query().is_some_and(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split('=').next())
+            .any(|name| matches!(name, "access_token" | "token" | "jwt"))
+    })
+}

@@ -1,0 +1,172 @@
+//! The command line: `serve` (the default) and `mint`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::config::{Config, DEV_JWT_SECRET};
+use crate::token::Token;
+use crate::{startup, telemetry};
+
+/// An Axum API that verifies Supabase Auth access tokens.
+#[derive(Debug, Parser)]
+#[command(name = "axum-supabase-auth", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Print an access token signed with the configured secret.
+    Mint(MintArgs),
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// Use the Supabase CLI's local defaults (secret, issuer) on loopback.
+    #[arg(long)]
+    dev: bool,
+}
+
+#[derive(Debug, Args)]
+struct MintArgs {
+    /// Use the Supabase CLI's local defaults, as `serve --dev` does.
+    #[arg(long)]
+    dev: bool,
+    /// The user id (default: a random UUID).
+    #[arg(long)]
+    sub: Option<Uuid>,
+    /// The user's email.
+    #[arg(long)]
+    email: Option<String>,
+    /// The role claim.
+    #[arg(long, default_value = "authenticated")]
+    role: String,
+    /// Lifetime in seconds (negative mints an expired token).
+    #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
+    ttl: i64,
+    /// The authenticator assurance level.
+    #[arg(long, default_value = "aal1")]
+    aal: String,
+    /// Mark the user as an anonymous sign-in.
+    #[arg(long)]
+    anonymous: bool,
+}
+
+/// Runs the parsed command line. Configuration errors exit with code 2.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args.dev),
+        Command::Mint(args) => mint(args),
+    }
+}
+
+fn load_config(dev: bool) -> Result<Config, ExitCode> {
+    Config::from_env(dev).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn dev_token(config: &Config) -> Option<String> {
+    let issuer = config.jwt.issuers.first()?;
+    Token::user()
+        .email("dev@example.com")
+        .issuer(issuer)
+        .audience(config.jwt.audience.as_str())
+        .sign(config.jwt.secret_bytes())
+        .ok()
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the dev-mode curl line is meant for the terminal, not the logs"
+)]
+fn serve(dev: bool) -> ExitCode {
+    let config = match load_config(dev) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Err(e) = telemetry::init(&config.log_filter, config.log_format) {
+        eprintln!("error: RUST_LOG: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::bind(config.bind_addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(addr = %config.bind_addr, error = %e, "cannot bind");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().unwrap_or(config.bind_addr);
+        if config.jwt.secret_bytes() == DEV_JWT_SECRET.as_bytes() {
+            tracing::warn!(
+                "DEV MODE: verifying with the Supabase CLI's well-known local JWT secret. \
+                 Anyone can mint tokens for it. Never use it outside your machine."
+            );
+            if let Some(token) = dev_token(&config) {
+                println!("\nTry it (token valid for 1 hour):\n  curl -s -H \"Authorization: Bearer {token}\" http://{addr}/api/me\n");
+            }
+        }
+        tracing::info!(%addr, issuers = ?config.jwt.issuers, audience = %config.jwt.audience, "listening");
+        let app = startup::app(&config);
+        match startup::serve(listener, app, startup::shutdown_signal(), config.shutdown_grace).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "server error");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "mint prints the token for the caller to use")]
+fn mint(args: MintArgs) -> ExitCode {
+    let config = match load_config(args.dev) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(issuer) = config.jwt.issuers.first() else {
+        eprintln!("error: JWT_ISSUER lists no issuer");
+        return ExitCode::from(2);
+    };
+    let mut token = Token::user()
+        .issuer(issuer)
+        .audience(config.jwt.audience.as_str())
+        .role(&args.role)
+        .expires_in(args.ttl)
+        .aal(&args.aal)
+        .anonymous(args.anonymous);
+    if let Some(sub) = args.sub {
+        token = token.subject(sub);
+    }
+    if let Some(email) = &args.email {
+        token = token.email(email);
+    }
+    match token.sign(config.jwt.secret_bytes()) {
+        Ok(t) => {
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: signing failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Configuration, read once from the environment and validated before binding.
+//!
+//! Every failure names the variable and what is wrong with it, and never
+//! contains the secret's value. `Debug` redacts the secret.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Uri};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The Supabase CLI's well-known local JWT secret (`supabase start`).
+pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+/// The Supabase CLI's local API URL.
+pub const DEV_SUPABASE_URL: &str = "http://127.0.0.1:54321";
+/// The shortest HS256 secret we accept (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_LEN: usize = 32;
+/// The largest clock-skew allowance we accept.
+pub const MAX_LEEWAY_SECS: u64 = 300;
+
+/// Everything the server needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub bind_addr: SocketAddr,
+    /// How tokens are verified.
+    pub jwt: JwtConfig,
+    /// Browser origins allowed by CORS; empty means no CORS headers at all.
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    /// The tracing filter (`RUST_LOG`).
+    pub log_filter: String,
+    /// JSON or human-readable logs.
+    pub log_format: LogFormat,
+    /// How long a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// How long in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Started with `--dev`: local defaults, loud warnings.
+    pub dev_mode: bool,
+}
+
+/// Token verification settings.
+#[derive(Clone)]
+pub struct JwtConfig {
+    secret: SecretString,
+    /// Accepted `iss` values; a token must match one exactly.
+    pub issuers: Vec<String>,
+    /// The `aud` a token must contain.
+    pub audience: String,
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_secs: u64,
+}
+
+impl JwtConfig {
+    /// Builds a config; the secret must already be validated by the caller.
+    pub fn new(
+        secret: impl Into<String>,
+        issuers: Vec<String>,
+        audience: impl Into<String>,
+        leeway_secs: u64,
+    ) -> Self {
+        Self {
+            secret: SecretString::from(secret.into()),
+            issuers,
+            audience: audience.into(),
+            leeway_secs,
+        }
+    }
+
+    /// The raw HS256 key bytes. Supabase uses the secret's text as the key, not base64-decoded.
+    pub fn secret_bytes(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+
+    fn uses_dev_secret(&self) -> bool {
+        self.secret.expose_secret() == DEV_JWT_SECRET
+    }
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &"[redacted]")
+            .field("issuers", &self.issuers)
+            .field("audience", &self.audience)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
+    }
+}
+
+/// The log output format (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// A configuration problem found at startup. The message names the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// The variable's name.
+        var: &'static str,
+        /// What is wrong; never the value of a secret.
+        reason: String,
+    },
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment. `dev` fills in the Supabase CLI's local defaults.
+    pub fn from_env(dev: bool) -> Result<Self, ConfigError> {
+        Self::from_lookup(dev, |name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests never touch the process environment.
+    pub fn from_lookup(dev: bool, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let secret = match get("SUPABASE_JWT_SECRET") {
+            Some(s) => s,
+            None if dev => DEV_JWT_SECRET.to_owned(),
+            None => return Err(ConfigError::Missing("SUPABASE_JWT_SECRET")),
+        };
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(invalid(
+                "SUPABASE_JWT_SECRET",
+                format!("must be at least {MIN_SECRET_LEN} bytes, got {}", secret.len()),
+            ));
+        }
+        let url = match get("SUPABASE_URL") {
+            Some(u) => u,
+            None if dev => DEV_SUPABASE_URL.to_owned(),
+            None => return Err(ConfigError::Missing("SUPABASE_URL")),
+        };
+        let url = parse_base_url(url.trim()).map_err(|reason| invalid("SUPABASE_URL", reason))?;
+        let issuers = match get("JWT_ISSUER") {
+            Some(list) => parse_issuers(&list)?,
+            None => vec![format!("{url}/auth/v1")],
+        };
+        let audience =
+            get("JWT_AUDIENCE").map_or_else(|| "authenticated".to_owned(), |a| a.trim().to_owned());
+        let leeway_secs = match get("JWT_LEEWAY_SECS") {
+            None => 30,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|l| *l <= MAX_LEEWAY_SECS)
+                .ok_or_else(|| {
+                    invalid(
+                        "JWT_LEEWAY_SECS",
+                        format!("must be a whole number from 0 to {MAX_LEEWAY_SECS}"),
+                    )
+                })?,
+        };
+        let bind_addr = bind_addr(get("BIND_ADDR"), get("PORT"), dev)?;
+        let jwt = JwtConfig::new(secret, issuers, audience, leeway_secs);
+        if jwt.uses_dev_secret() && !bind_addr.ip().is_loopback() {
+            return Err(invalid(
+                "SUPABASE_JWT_SECRET",
+                format!(
+                    "is the Supabase CLI's well-known local secret; refusing to listen on non-loopback address {bind_addr}"
+                ),
+            ));
+        }
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(list) => parse_origins(&list)?,
+        };
+        let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(invalid("LOG_FORMAT", "must be json or pretty")),
+        };
+        Ok(Self {
+            bind_addr,
+            jwt,
+            cors_allowed_origins,
+            log_filter,
+            log_format,
+            request_timeout: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(8),
+            dev_mode: dev,
+        })
+    }
+
+    /// A config for tests: the given secret, issuer `https://test.supabase.co/auth/v1`, loopback.
+    pub fn for_tests(secret: &str) -> Self {
+        Self {
+            bind_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            jwt: JwtConfig::new(
+                secret,
+                vec!["https://test.supabase.co/auth/v1".to_owned()],
+                "authenticated",
+                30,
+            ),
+            cors_allowed_origins: Vec::new(),
+            log_filter: "info".to_owned(),
+            log_format: LogFormat::Pretty,
+            request_timeout: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(8),
+            dev_mode: false,
+        }
+    }
+}
+
+/// `https://<ref>.supabase.co` (a trailing slash tolerated) → the same, without the slash.
+fn parse_base_url(raw: &str) -> Result<String, String> {
+    let uri: Uri = raw.parse().map_err(|_| format!("{raw:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("{raw:?} must start with https:// (or http:// for local)")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(format!("{raw:?} has no host"));
+    };
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return Err(format!("{raw:?} must be a plain host, without user info"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("{raw:?} must not have a query string"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
+    let issuers: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if issuers.is_empty() {
+        return Err(invalid("JWT_ISSUER", "must list at least one issuer"));
+    }
+    Ok(issuers)
+}
+
+fn parse_origins(list: &str) -> Result<Vec<HeaderValue>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|origin| {
+            let ok = origin != "*"
+                && (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && origin
+                    .parse::<Uri>()
+                    .is_ok_and(|u| u.path() == "/" && u.authority().is_some());
+            if !ok {
+                return Err(invalid(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an exact origin like https://app.example.com"),
+                ));
+            }
+            HeaderValue::from_str(origin)
+                .map_err(|_| invalid("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not valid")))
+        })
+        .collect()
+}
+
+fn bind_addr(bind: Option<String>, port: Option<String>, dev: bool) -> Result<SocketAddr, ConfigError> {
+    let addr = match (bind, port) {
+        (Some(b), _) => b.trim().parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "BIND_ADDR",
+                format!("{b:?} is not an address like 127.0.0.1:3000"),
+            )
+        })?,
+        // Dev mode stays on loopback whatever PORT says.
+        (None, Some(p)) => {
+            let port = p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| invalid("PORT", format!("{p:?} is not a port number")))?;
+            let ip = if dev {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            };
+            SocketAddr::new(ip, port)
+        }
+        (None, None) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3000),
+    };
+    if dev && !addr.ip().is_loopback() {
+        return Err(invalid(
+            "BIND_ADDR",
+            format!("dev mode only listens on loopback, not {addr}"),
+        ));
+    }
+    Ok(addr)
+}

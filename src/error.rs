@@ -1,0 +1,92 @@
+//! The one JSON error shape every failure is answered with.
+//!
+//! Handlers and our own middleware build [`ErrorBody`] directly. Responses made
+//! by layers we don't own (the router's 404/405, tower-http's timeout and body
+//! limit) arrive without a JSON body; [`json_error_bodies`] gives them one, so a
+//! frontend can always read `error` and `error_description`.
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Json};
+use serde::Serialize;
+
+/// `{"error": "...", "error_description": "..."}`, as in RFC 6749 §5.2 and RFC 6750.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// A short machine-readable code, such as `invalid_token` or `not_found`.
+    pub error: &'static str,
+    /// A human-readable sentence; never contains request data.
+    pub error_description: &'static str,
+}
+
+impl ErrorBody {
+    /// Builds a body from a code and a description.
+    pub fn new(error: &'static str, error_description: &'static str) -> Self {
+        Self {
+            error,
+            error_description,
+        }
+    }
+
+    /// The body for a status that no handler of ours described.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::new("not_found", "no such resource"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Self::new("method_not_allowed", "method not allowed for this resource")
+            }
+            StatusCode::REQUEST_TIMEOUT => Self::new("request_timeout", "the request took too long"),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new("payload_too_large", "request body too large"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                Self::new("request_header_fields_too_large", "request headers too large")
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Self::new("service_unavailable", "the service is temporarily unavailable")
+            }
+            s if s.is_server_error() => Self::new("internal_error", "internal server error"),
+            _ => Self::new("bad_request", "the request could not be processed"),
+        }
+    }
+}
+
+impl IntoResponse for ErrorBody {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+/// Response mapper: gives an error response that has no JSON body the standard shape.
+///
+/// Headers such as `Allow` (405) and `WWW-Authenticate` are kept.
+pub async fn json_error_bodies<B>(response: axum::http::Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response.map(Body::new);
+    }
+    let (mut parts, _body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    (parts, ErrorBody::for_status(status)).into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The body answered when a handler panics; the panic payload is never shown.
+pub fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked; answered 500");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorBody::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+    )
+        .into_response()
+}

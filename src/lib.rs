@@ -1,0 +1,22 @@
+//! An Axum API server that puts a backend behind Supabase Auth.
+//!
+//! A frontend signs in with supabase-js and calls us with
+//! `Authorization: Bearer <access token>`. [`auth::AuthLayer`] verifies the token
+//! once per request and handlers take the caller as a typed argument:
+//! [`auth::AuthUser`], `Option<AuthUser>` or [`auth::RequireRole`].
+//!
+//! - [`config`]: environment configuration, validated at startup.
+//! - [`startup::app`]: the router and middleware stack; the seam tests drive.
+//! - [`token::Token`]: mints Supabase-shaped tokens for tests and local use.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod token;
+
+pub use startup::app;

@@ -20,3 +20,10 @@ pub mod telemetry;
 pub mod token;
 
 pub use startup::app;
+
+/// Seconds since the Unix epoch, as JWT dates count them.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -36,7 +36,11 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// a request id exists before the trace span opens; error bodies are made JSON
 /// inside the trace so the logged status is the one sent.
 pub fn app(config: &Config) -> Router {
-    let state = AppState::new(config);
+    with_middleware(routes::router(AppState::new(config)), config)
+}
+
+/// Wraps any router in the production middleware stack (what [`app`] does to ours).
+pub fn with_middleware(router: Router, config: &Config) -> Router {
     let cors = (!config.cors_allowed_origins.is_empty()).then(|| {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(config.cors_allowed_origins.clone()))
@@ -75,7 +79,7 @@ pub fn app(config: &Config) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response));
-    routes::router(state).layer(middleware)
+    router.layer(middleware)
 }
 
 /// A client-sent request id is logged, so only short, plain ids are kept;

@@ -13,25 +13,18 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::config::DEV_SUPABASE_URL;
+use crate::unix_now as now;
 
 /// A token under construction: a JOSE header and a claim set, both editable.
 #[derive(Debug, Clone)]
 pub struct Token {
     header: Header,
     claims: Map<String, Value>,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl Token {

@@ -1,0 +1,114 @@
+//! The real binary: exit code 2 and one clear line on bad configuration, and `mint`.
+
+use std::process::{Command, Output};
+
+use axum::http::StatusCode;
+use axum_supabase_auth::config::{Config, DEV_JWT_SECRET};
+
+use crate::helpers::{TestApp, random_secret};
+
+/// Runs the binary with only `vars` in its environment, from an empty directory
+/// (so no `.env` is picked up).
+fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let dir = std::env::temp_dir().join(format!("asa-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_axum-supabase-auth"))
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn missing_secret_exits_2_naming_the_variable() {
+    let output = run(&["serve"], &[("SUPABASE_URL", "https://abc.supabase.co")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stderr(&output), "error: SUPABASE_JWT_SECRET is not set\n");
+}
+
+#[test]
+fn a_short_secret_exits_2_without_printing_it() {
+    let output = run(
+        &[],
+        &[
+            ("SUPABASE_JWT_SECRET", "tiny-secret-xyz"),
+            ("SUPABASE_URL", "https://abc.supabase.co"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("SUPABASE_JWT_SECRET"));
+    assert!(!err.contains("tiny-secret-xyz"));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn the_dev_secret_on_all_interfaces_exits_2() {
+    let output = run(
+        &["serve"],
+        &[
+            ("SUPABASE_JWT_SECRET", DEV_JWT_SECRET),
+            ("SUPABASE_URL", "http://127.0.0.1:54321"),
+            ("BIND_ADDR", "0.0.0.0:0"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("well-known local secret"), "{err}");
+    assert!(!err.contains(DEV_JWT_SECRET));
+    let output = run(&["serve", "--dev"], &[("BIND_ADDR", "0.0.0.0:0")]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn mint_prints_a_token_the_server_accepts() {
+    let secret = random_secret();
+    let output = run(
+        &[
+            "mint",
+            "--email",
+            "cli@example.com",
+            "--role",
+            "admin",
+            "--ttl",
+            "120",
+        ],
+        &[
+            ("SUPABASE_JWT_SECRET", &secret),
+            ("SUPABASE_URL", "https://test.supabase.co"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let app = TestApp::from_config(Config::for_tests(&secret), secret);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = rt.block_on(app.get_bearer("/api/admin", &token));
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+}
+
+#[test]
+fn mint_dev_tokens_match_dev_mode() {
+    let output = run(&["mint", "--dev", "--anonymous"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let config = Config::from_lookup(true, |_| None).unwrap();
+    let app = TestApp::from_config(config, DEV_JWT_SECRET.to_owned());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = rt.block_on(app.get_bearer("/api/me", &token)).json();
+    assert_eq!(body["is_anonymous"], true);
+}

@@ -1,0 +1,225 @@
+//! Configuration: every refusal names its variable and never shows the secret.
+
+use std::collections::HashMap;
+
+use axum_supabase_auth::config::{Config, ConfigError, DEV_JWT_SECRET, LogFormat};
+
+const SECRET: &str = "a-perfectly-fine-secret-of-forty-bytes!!";
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn base() -> HashMap<String, String> {
+    env(&[
+        ("SUPABASE_JWT_SECRET", SECRET),
+        ("SUPABASE_URL", "https://abc.supabase.co"),
+    ])
+}
+
+fn load(vars: &HashMap<String, String>, dev: bool) -> Result<Config, ConfigError> {
+    Config::from_lookup(dev, |k| vars.get(k).cloned())
+}
+
+fn refused(vars: &HashMap<String, String>, dev: bool) -> String {
+    let message = load(vars, dev).unwrap_err().to_string();
+    assert!(!message.contains(SECRET), "the secret leaked: {message}");
+    assert!(
+        !message.contains(DEV_JWT_SECRET),
+        "the dev secret leaked: {message}"
+    );
+    message
+}
+
+#[test]
+fn a_hosted_project_config_derives_the_issuer() {
+    let config = load(&base(), false).unwrap();
+    assert_eq!(
+        config.jwt.issuers,
+        vec!["https://abc.supabase.co/auth/v1".to_owned()]
+    );
+    assert_eq!(config.jwt.audience, "authenticated");
+    assert_eq!(config.jwt.leeway_secs, 30);
+    assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.log_format, LogFormat::Pretty);
+    assert!(config.cors_allowed_origins.is_empty());
+}
+
+#[test]
+fn a_trailing_slash_on_the_url_is_tolerated() {
+    let mut vars = base();
+    vars.insert("SUPABASE_URL".into(), "https://abc.supabase.co/".into());
+    assert_eq!(
+        load(&vars, false).unwrap().jwt.issuers,
+        vec!["https://abc.supabase.co/auth/v1".to_owned()]
+    );
+}
+
+#[test]
+fn overrides_are_read() {
+    let mut vars = base();
+    vars.extend(env(&[
+        (
+            "JWT_ISSUER",
+            "https://auth.example.com/auth/v1, https://abc.supabase.co/auth/v1",
+        ),
+        ("JWT_AUDIENCE", "my-api"),
+        ("JWT_LEEWAY_SECS", "5"),
+        ("PORT", "8080"),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:5173",
+        ),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug,tower_http=info"),
+    ]));
+    let config = load(&vars, false).unwrap();
+    assert_eq!(config.jwt.issuers.len(), 2);
+    assert_eq!(config.jwt.audience, "my-api");
+    assert_eq!(config.jwt.leeway_secs, 5);
+    assert_eq!(config.bind_addr.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.cors_allowed_origins.len(), 2);
+    assert_eq!(config.log_format, LogFormat::Json);
+    vars.insert("BIND_ADDR".into(), "127.0.0.1:4000".into());
+    assert_eq!(
+        load(&vars, false).unwrap().bind_addr.to_string(),
+        "127.0.0.1:4000"
+    );
+}
+
+#[test]
+fn missing_variables_are_named() {
+    let mut vars = base();
+    vars.remove("SUPABASE_JWT_SECRET");
+    assert_eq!(refused(&vars, false), "SUPABASE_JWT_SECRET is not set");
+    vars.insert("SUPABASE_JWT_SECRET".into(), "   ".into());
+    assert_eq!(refused(&vars, false), "SUPABASE_JWT_SECRET is not set");
+    let mut vars = base();
+    vars.remove("SUPABASE_URL");
+    assert_eq!(refused(&vars, false), "SUPABASE_URL is not set");
+}
+
+#[test]
+fn a_short_secret_is_refused_without_showing_it() {
+    let mut vars = base();
+    vars.insert("SUPABASE_JWT_SECRET".into(), "short-but-secret-value".into());
+    let message = refused(&vars, false);
+    assert_eq!(
+        message,
+        "SUPABASE_JWT_SECRET is invalid: must be at least 32 bytes, got 22"
+    );
+    assert!(!message.contains("short-but-secret-value"));
+}
+
+#[test]
+fn malformed_urls_are_refused() {
+    for url in [
+        "not a url",
+        "ftp://abc.supabase.co",
+        "abc.supabase.co",
+        "https://",
+        "https://x.co?a=b",
+    ] {
+        let mut vars = base();
+        vars.insert("SUPABASE_URL".into(), url.into());
+        let message = refused(&vars, false);
+        assert!(
+            message.starts_with("SUPABASE_URL is invalid: "),
+            "{url}: {message}"
+        );
+    }
+}
+
+#[test]
+fn leeway_out_of_range_is_refused() {
+    for leeway in ["-1", "301", "ten", "1.5"] {
+        let mut vars = base();
+        vars.insert("JWT_LEEWAY_SECS".into(), leeway.into());
+        assert_eq!(
+            refused(&vars, false),
+            "JWT_LEEWAY_SECS is invalid: must be a whole number from 0 to 300",
+            "{leeway}"
+        );
+    }
+}
+
+#[test]
+fn other_bad_values_are_named() {
+    for (var, value) in [
+        ("BIND_ADDR", "localhost"),
+        ("PORT", "http"),
+        ("CORS_ALLOWED_ORIGINS", "*"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example.com/"),
+        ("LOG_FORMAT", "xml"),
+        ("RUST_LOG", "debug,[[["),
+        ("JWT_ISSUER", " , "),
+    ] {
+        let mut vars = base();
+        vars.insert(var.into(), value.into());
+        let message = refused(&vars, false);
+        assert!(
+            message.starts_with(&format!("{var} is invalid")),
+            "{var}={value}: {message}"
+        );
+    }
+}
+
+#[test]
+fn the_dev_secret_is_refused_on_non_loopback_addresses() {
+    for (var, value) in [
+        ("BIND_ADDR", "0.0.0.0:3000"),
+        ("BIND_ADDR", "[::]:3000"),
+        ("PORT", "3000"),
+    ] {
+        let mut vars = base();
+        vars.insert("SUPABASE_JWT_SECRET".into(), DEV_JWT_SECRET.into());
+        vars.insert(var.into(), value.into());
+        let message = refused(&vars, false);
+        assert!(
+            message
+                .starts_with("SUPABASE_JWT_SECRET is invalid: is the Supabase CLI's well-known local secret"),
+            "{message}"
+        );
+    }
+    let mut vars = base();
+    vars.insert("SUPABASE_JWT_SECRET".into(), DEV_JWT_SECRET.into());
+    assert!(load(&vars, false).is_ok(), "on loopback the CLI secret is fine");
+}
+
+#[test]
+fn dev_mode_uses_cli_defaults_on_loopback_only() {
+    let config = load(&HashMap::new(), true).unwrap();
+    assert_eq!(
+        config.jwt.issuers,
+        vec!["http://127.0.0.1:54321/auth/v1".to_owned()]
+    );
+    assert_eq!(config.jwt.secret_bytes(), DEV_JWT_SECRET.as_bytes());
+    assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
+    assert!(config.dev_mode);
+    assert_eq!(
+        load(&env(&[("PORT", "4000")]), true)
+            .unwrap()
+            .bind_addr
+            .to_string(),
+        "127.0.0.1:4000"
+    );
+    let message = refused(&env(&[("BIND_ADDR", "0.0.0.0:3000")]), true);
+    assert!(
+        message.starts_with("BIND_ADDR is invalid: dev mode only listens on loopback"),
+        "{message}"
+    );
+}
+
+#[test]
+fn debug_output_redacts_the_secret() {
+    let config = load(&base(), false).unwrap();
+    let debug = format!(
+        "{config:?} {:?}",
+        axum_supabase_auth::state::AppState::new(&config)
+    );
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(debug.contains("[redacted]"));
+}

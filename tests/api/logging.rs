@@ -1,0 +1,114 @@
+//! The log-leak test: everything traced at TRACE level, in both formats, while
+//! valid and invalid tokens arrive every way a client might send them, must hold
+//! no token, no part of one, and no secret.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::Request;
+use axum_supabase_auth::config::LogFormat;
+use axum_supabase_auth::telemetry;
+use tracing_subscriber::EnvFilter;
+
+use crate::helpers::{TestApp, random_secret};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+async fn exercise(app: &TestApp) -> Vec<String> {
+    let valid = app.valid_token();
+    let in_query = app.valid_token();
+    let forged = app.token().sign(random_secret().as_bytes()).unwrap();
+    let expired = app.sign(app.token().expires_in(-3600));
+    let wrong_aud = app.sign(app.token().audience("anon"));
+    let api_key = "sb_secret_abcdefghijklmnopqrstuv_0123456789".to_owned();
+    let garbage = "garbage-credential-that-must-not-be-logged".to_owned();
+
+    for token in [&valid, &forged, &expired, &wrong_aud, &api_key, &garbage] {
+        app.get_bearer("/api/me", token).await;
+        app.get_bearer("/api/greeting", token).await;
+    }
+    app.get_with_auth("/api/me", &format!("Basic {garbage}")).await;
+    app.get(&format!("/api/me?access_token={in_query}")).await;
+    app.get(&format!("/nope?access_token={in_query}")).await;
+    for (name, value) in [
+        ("cookie", format!("sb-access-token={valid}")),
+        ("apikey", api_key.clone()),
+        ("x-request-id", valid.clone()),
+        ("proxy-authorization", format!("Bearer {valid}")),
+    ] {
+        let request = Request::get("/api/me")
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap();
+        app.request(request).await;
+    }
+    vec![valid, in_query, forged, expired, wrong_aud, api_key, garbage]
+}
+
+fn assert_no_leak(logs: &str, secret: &str, tokens: &[String]) {
+    assert!(
+        logs.lines().count() >= 20,
+        "too few log lines to mean anything:\n{logs}"
+    );
+    assert!(!logs.contains(secret), "the secret is in the logs");
+    assert!(
+        !logs.contains("eyJ"),
+        "something base64-JSON-shaped (a JWT segment) is in the logs"
+    );
+    for token in tokens {
+        assert!(!logs.contains(token.as_str()), "a token is in the logs");
+        for part in token.split('.').filter(|p| p.len() >= 8) {
+            assert!(!logs.contains(part), "part of a token is in the logs");
+        }
+    }
+}
+
+async fn run(format: LogFormat) -> (String, TestApp, Vec<String>) {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = telemetry::subscriber(EnvFilter::new("trace"), format, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::new();
+    let tokens = exercise(&app).await;
+    (capture.text(), app, tokens)
+}
+
+#[tokio::test]
+async fn json_logs_hold_no_token_and_no_secret() {
+    let (logs, app, tokens) = run(LogFormat::Json).await;
+    assert_no_leak(&logs, &app.secret, &tokens);
+    // The logs are still useful: statuses, routes and the verified user are there.
+    assert!(logs.contains("\"status\":200"), "{logs}");
+    assert!(logs.contains("\"status\":401"), "{logs}");
+    assert!(logs.contains("\"route\":\"/api/me\""), "{logs}");
+    assert!(logs.contains("\"user_id\":"), "{logs}");
+    assert!(
+        logs.contains("token expired"),
+        "rejection reasons are logged: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn pretty_logs_hold_no_token_and_no_secret() {
+    let (logs, app, tokens) = run(LogFormat::Pretty).await;
+    assert_no_leak(&logs, &app.secret, &tokens);
+    assert!(logs.contains("request completed"), "{logs}");
+}

@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::config::{Config, DEV_JWT_SECRET};
+use crate::config::Config;
+use crate::state::AppState;
 use crate::token::Token;
 use crate::{startup, telemetry};
 
@@ -79,7 +80,7 @@ fn dev_token(config: &Config) -> Option<String> {
         .email("dev@example.com")
         .issuer(issuer)
         .audience(config.jwt.audience.as_str())
-        .sign(config.jwt.secret_bytes())
+        .sign(config.jwt.secret_bytes()?)
         .ok()
 }
 
@@ -112,7 +113,7 @@ fn serve(dev: bool) -> ExitCode {
             }
         };
         let addr = listener.local_addr().unwrap_or(config.bind_addr);
-        if config.jwt.secret_bytes() == DEV_JWT_SECRET.as_bytes() {
+        if config.jwt.uses_dev_secret() {
             tracing::warn!(
                 "DEV MODE: verifying with the Supabase CLI's well-known local JWT secret. \
                  Anyone can mint tokens for it. Never use it outside your machine."
@@ -122,7 +123,17 @@ fn serve(dev: bool) -> ExitCode {
             }
         }
         tracing::info!(%addr, issuers = ?config.jwt.issuers, audience = %config.jwt.audience, "listening");
-        let app = startup::app(&config);
+        let state = match AppState::new(&config) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        if state.verifier.spawn_key_refresh().is_some() {
+            spawn_purge_on_sighup(state.clone());
+        }
+        let app = startup::app_with_state(state, &config);
         match startup::serve(listener, app, startup::shutdown_signal(), config.shutdown_grace).await {
             Ok(()) => {
                 tracing::info!("stopped");
@@ -134,6 +145,26 @@ fn serve(dev: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// SIGHUP refetches the JWKS at once: the cache purge Supabase asks backends to offer.
+fn spawn_purge_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; JWKS purge on signal unavailable");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: refetching the JWKS now");
+            if let Some(jwks) = state.verifier.jwks() {
+                let _ = jwks.refresh_now().await;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(state);
 }
 
 #[allow(clippy::print_stdout, reason = "mint prints the token for the caller to use")]
@@ -159,7 +190,11 @@ fn mint(args: MintArgs) -> ExitCode {
     if let Some(email) = &args.email {
         token = token.email(email);
     }
-    match token.sign(config.jwt.secret_bytes()) {
+    let Some(secret) = config.jwt.secret_bytes() else {
+        eprintln!("error: SUPABASE_JWT_SECRET is not set: mint signs with the HS256 secret");
+        return ExitCode::from(2);
+    };
+    match token.sign(secret) {
         Ok(t) => {
             println!("{t}");
             ExitCode::SUCCESS

@@ -9,6 +9,8 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Uri};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::auth::JwksConfig;
+
 /// The Supabase CLI's well-known local JWT secret (`supabase start`).
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 /// The Supabase CLI's local API URL.
@@ -42,7 +44,9 @@ pub struct Config {
 /// Token verification settings.
 #[derive(Clone)]
 pub struct JwtConfig {
-    secret: SecretString,
+    secret: Option<SecretString>,
+    /// The JWKS key source for asymmetric tokens; `None` when off.
+    pub jwks: Option<JwksConfig>,
     /// Accepted `iss` values; a token must match one exactly.
     pub issuers: Vec<String>,
     /// The `aud` a token must contain.
@@ -52,7 +56,7 @@ pub struct JwtConfig {
 }
 
 impl JwtConfig {
-    /// Builds a config; the secret must already be validated by the caller.
+    /// Builds an HS256-only config; the secret must already be validated by the caller.
     pub fn new(
         secret: impl Into<String>,
         issuers: Vec<String>,
@@ -60,27 +64,37 @@ impl JwtConfig {
         leeway_secs: u64,
     ) -> Self {
         Self {
-            secret: SecretString::from(secret.into()),
+            secret: Some(SecretString::from(secret.into())),
+            jwks: None,
             issuers,
             audience: audience.into(),
             leeway_secs,
         }
     }
 
-    /// The raw HS256 key bytes. Supabase uses the secret's text as the key, not base64-decoded.
-    pub fn secret_bytes(&self) -> &[u8] {
-        self.secret.expose_secret().as_bytes()
+    /// Replaces the HS256 secret (`None`: JWKS only).
+    pub fn with_secret(mut self, secret: Option<String>) -> Self {
+        self.secret = secret.map(SecretString::from);
+        self
     }
 
-    fn uses_dev_secret(&self) -> bool {
-        self.secret.expose_secret() == DEV_JWT_SECRET
+    /// The raw HS256 key bytes, if a secret is configured. Supabase uses the
+    /// secret's text as the key, not base64-decoded.
+    pub fn secret_bytes(&self) -> Option<&[u8]> {
+        self.secret.as_ref().map(|s| s.expose_secret().as_bytes())
+    }
+
+    /// Whether the secret is the Supabase CLI's public one.
+    pub fn uses_dev_secret(&self) -> bool {
+        self.secret_bytes() == Some(DEV_JWT_SECRET.as_bytes())
     }
 }
 
 impl std::fmt::Debug for JwtConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtConfig")
-            .field("secret", &"[redacted]")
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("jwks", &self.jwks)
             .field("issuers", &self.issuers)
             .field("audience", &self.audience)
             .field("leeway_secs", &self.leeway_secs)
@@ -103,6 +117,11 @@ pub enum ConfigError {
     /// A required variable is unset or empty.
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// Neither key source is configured.
+    #[error(
+        "SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with"
+    )]
+    NoKeys,
     /// A variable is set to something unusable.
     #[error("{var} is invalid: {reason}")]
     Invalid {
@@ -130,23 +149,27 @@ impl Config {
     pub fn from_lookup(dev: bool, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let secret = match get("SUPABASE_JWT_SECRET") {
-            Some(s) => s,
-            None if dev => DEV_JWT_SECRET.to_owned(),
-            None => return Err(ConfigError::Missing("SUPABASE_JWT_SECRET")),
-        };
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(invalid(
-                "SUPABASE_JWT_SECRET",
-                format!("must be at least {MIN_SECRET_LEN} bytes, got {}", secret.len()),
-            ));
-        }
         let url = match get("SUPABASE_URL") {
             Some(u) => u,
             None if dev => DEV_SUPABASE_URL.to_owned(),
             None => return Err(ConfigError::Missing("SUPABASE_URL")),
         };
         let url = parse_base_url(url.trim()).map_err(|reason| invalid("SUPABASE_URL", reason))?;
+        let jwks = jwks_config(get("SUPABASE_JWKS_URL"), get("JWKS_MAX_STALE_SECS"), &url, dev)?;
+        let secret = match get("SUPABASE_JWT_SECRET") {
+            Some(s) => Some(s),
+            None if dev => Some(DEV_JWT_SECRET.to_owned()),
+            None if jwks.is_some() => None,
+            None => return Err(ConfigError::NoKeys),
+        };
+        if let Some(secret) = &secret
+            && secret.len() < MIN_SECRET_LEN
+        {
+            return Err(invalid(
+                "SUPABASE_JWT_SECRET",
+                format!("must be at least {MIN_SECRET_LEN} bytes, got {}", secret.len()),
+            ));
+        }
         let issuers = match get("JWT_ISSUER") {
             Some(list) => parse_issuers(&list)?,
             None => vec![format!("{url}/auth/v1")],
@@ -168,7 +191,8 @@ impl Config {
                 })?,
         };
         let bind_addr = bind_addr(get("BIND_ADDR"), get("PORT"), dev)?;
-        let jwt = JwtConfig::new(secret, issuers, audience, leeway_secs);
+        let mut jwt = JwtConfig::new(String::new(), issuers, audience, leeway_secs).with_secret(secret);
+        jwt.jwks = jwks;
         if jwt.uses_dev_secret() && !bind_addr.ip().is_loopback() {
             return Err(invalid(
                 "SUPABASE_JWT_SECRET",
@@ -238,6 +262,58 @@ fn parse_base_url(raw: &str) -> Result<String, String> {
         return Err(format!("{raw:?} must not have a query string"));
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// `SUPABASE_JWKS_URL`: default `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`
+/// (off in dev mode unless set), `off` to disable; https unless the host is loopback.
+fn jwks_config(
+    url: Option<String>,
+    max_stale: Option<String>,
+    base: &str,
+    dev: bool,
+) -> Result<Option<JwksConfig>, ConfigError> {
+    let url = match url.as_deref().map(str::trim) {
+        Some("off") => return Ok(None),
+        Some(u) => u.to_owned(),
+        None if dev => return Ok(None),
+        None => format!("{base}/auth/v1/.well-known/jwks.json"),
+    };
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|_| invalid("SUPABASE_JWKS_URL", format!("{url:?} is not a URL")))?;
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+        return Err(invalid("SUPABASE_JWKS_URL", format!("{url:?} has no host")));
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(invalid(
+                "SUPABASE_JWKS_URL",
+                format!("{url:?} must use https (plain http is allowed only for a loopback host)"),
+            ));
+        }
+    }
+    let mut config = JwksConfig::new(url);
+    if let Some(v) = max_stale {
+        config.max_stale = v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (60..=7 * 86_400).contains(s))
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                invalid(
+                    "JWKS_MAX_STALE_SECS",
+                    "must be a whole number of seconds from 60 to 604800",
+                )
+            })?;
+    }
+    Ok(Some(config))
 }
 
 fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {

@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::{json_error_bodies, panic_response};
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, StartupError};
 use crate::telemetry;
 
 /// The request id header, generated when absent and echoed on the response.
@@ -35,8 +35,21 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Outermost first: sensitive headers are marked before anything can log them;
 /// a request id exists before the trace span opens; error bodies are made JSON
 /// inside the trace so the logged status is the one sent.
-pub fn app(config: &Config) -> Router {
-    with_middleware(routes::router(AppState::new(config)), config)
+///
+/// With JWKS configured this also starts the key refresh, so it must be called
+/// inside a Tokio runtime.
+pub fn app(config: &Config) -> Result<Router, StartupError> {
+    let state = AppState::new(config)?;
+    if state.verifier.jwks().is_some() {
+        tokio::runtime::Handle::try_current().map_err(|_| StartupError::NoRuntime)?;
+        state.verifier.spawn_key_refresh();
+    }
+    Ok(app_with_state(state, config))
+}
+
+/// The application around a state you built (and whose key refresh you started).
+pub fn app_with_state(state: AppState, config: &Config) -> Router {
+    with_middleware(routes::router(state), config)
 }
 
 /// Wraps any router in the production middleware stack (what [`app`] does to ours).

@@ -10,11 +10,22 @@ pub struct AppState {
     pub verifier: TokenVerifier,
 }
 
+/// Why the application could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The JWKS HTTP client could not be created (TLS initialisation).
+    #[error("cannot build the JWKS HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    /// JWKS needs a Tokio runtime for its background refresh.
+    #[error("the JWKS key refresh must be started inside a Tokio runtime")]
+    NoRuntime,
+}
+
 impl AppState {
-    /// Builds the state (and the keys) from validated configuration.
-    pub fn new(config: &Config) -> Self {
-        Self {
-            verifier: TokenVerifier::new(&config.jwt),
-        }
+    /// Builds the state (and the keys) from validated configuration. Starts nothing.
+    pub fn new(config: &Config) -> Result<Self, StartupError> {
+        Ok(Self {
+            verifier: TokenVerifier::new(&config.jwt)?,
+        })
     }
 }

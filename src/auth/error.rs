@@ -29,6 +29,13 @@ pub enum AuthError {
     /// A verified caller lacks the role a route needs: 403 `insufficient_scope`.
     #[error("insufficient scope: {0}")]
     InsufficientScope(&'static str),
+    /// The token needs JWKS keys we do not have (never fetched, or stale beyond
+    /// the limit): 503 with `Retry-After`, since the token itself may be fine.
+    #[error("signing keys unavailable")]
+    KeysUnavailable {
+        /// Seconds the client should wait before retrying.
+        retry_after_secs: u64,
+    },
     /// `AuthUser` was extracted on a route that has no `AuthLayer`: a programmer error.
     #[error("AuthUser extracted on a route without AuthLayer")]
     MissingLayer,
@@ -41,6 +48,7 @@ impl AuthError {
             Self::MissingCredentials { .. } | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -48,7 +56,7 @@ impl AuthError {
     /// The RFC 6750 error code, if the challenge carries one.
     pub fn code(&self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials { .. } | Self::MissingLayer => None,
+            Self::MissingCredentials { .. } | Self::MissingLayer | Self::KeysUnavailable { .. } => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
@@ -65,12 +73,13 @@ impl AuthError {
                 "tokens in the query string are not accepted; send Authorization: Bearer <token>"
             }
             Self::InvalidRequest(d) | Self::InvalidToken(d) | Self::InsufficientScope(d) => d,
+            Self::KeysUnavailable { .. } => "signing keys are not available yet; retry shortly",
             Self::MissingLayer => "internal server error",
         }
     }
 
     fn challenge(&self) -> Option<String> {
-        if matches!(self, Self::MissingLayer) {
+        if matches!(self, Self::MissingLayer | Self::KeysUnavailable { .. }) {
             return None;
         }
         Some(match self.code() {
@@ -90,9 +99,15 @@ impl IntoResponse for AuthError {
         }
         let code = self.code().unwrap_or(match self {
             Self::MissingLayer => "internal_error",
+            Self::KeysUnavailable { .. } => "temporarily_unavailable",
             _ => "unauthorized",
         });
         let mut response = (self.status(), ErrorBody::new(code, self.description())).into_response();
+        if let Self::KeysUnavailable { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         if let Some(value) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }

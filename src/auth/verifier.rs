@@ -1,9 +1,13 @@
 //! The token verifier: keys built once at startup, algorithms pinned to keys.
 //!
 //! The token's `alg` header only selects among the keys we hold; it never picks
-//! how we verify. Today that is the project's HS256 secret. A second key source
-//! (JWKS) slots in beside it in [`TokenVerifier::verify`] without changing
-//! [`AuthUser`] or any extractor.
+//! how we verify:
+//! - `HS256` goes to the project's legacy secret, and only to it;
+//! - `ES256`, `RS256` and `EdDSA` go to the JWKS key named by `kid`, and the
+//!   token's `alg` must be the one that key is bound to;
+//! - anything else is refused.
+//!
+//! During Supabase's migration window both sources are configured at once.
 
 use std::sync::Arc;
 
@@ -14,6 +18,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::claims::{ClaimRules, WireClaims, validate};
+use super::jwks::{JwksCache, JwksKey, KeyLookup};
 use super::{AuthError, AuthUser};
 use crate::config::JwtConfig;
 use crate::unix_now;
@@ -25,14 +30,16 @@ pub struct TokenVerifier {
 }
 
 struct Inner {
-    hs256: DecodingKey,
+    hs256: Option<DecodingKey>,
+    jwks: Option<JwksCache>,
     rules: ClaimRules,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("hs256", &"[redacted]")
+            .field("hs256", &self.inner.hs256.as_ref().map(|_| "[redacted]"))
+            .field("jwks", &self.inner.jwks)
             .field("rules", &self.inner.rules)
             .finish()
     }
@@ -44,37 +51,64 @@ impl std::fmt::Debug for TokenVerifier {
 struct JoseHeader {
     alg: String,
     #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
     crit: Option<IgnoredAny>,
 }
 
+/// The key a token's header selected.
+enum Selected<'a> {
+    Hmac(&'a DecodingKey),
+    Jwks(Arc<JwksKey>),
+}
+
 impl TokenVerifier {
-    /// Builds the keys once from validated configuration.
-    pub fn new(config: &JwtConfig) -> Self {
-        Self {
+    /// Builds the keys once from validated configuration. The JWKS cache, if
+    /// configured, is created empty; start it with [`TokenVerifier::spawn_key_refresh`].
+    pub fn new(config: &JwtConfig) -> Result<Self, reqwest::Error> {
+        Ok(Self {
             inner: Arc::new(Inner {
-                hs256: DecodingKey::from_secret(config.secret_bytes()),
+                hs256: config.secret_bytes().map(DecodingKey::from_secret),
+                jwks: config.jwks.clone().map(JwksCache::new).transpose()?,
                 rules: ClaimRules {
                     issuers: config.issuers.clone(),
                     audience: config.audience.clone(),
                     leeway: i64::try_from(config.leeway_secs).unwrap_or(i64::MAX),
                 },
             }),
-        }
+        })
+    }
+
+    /// Starts the JWKS background refresh, if JWKS is configured. Needs a Tokio runtime.
+    pub fn spawn_key_refresh(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.inner.jwks.as_ref().map(JwksCache::spawn_refresh)
+    }
+
+    /// The JWKS cache, if configured (for `/readyz` and purges).
+    pub fn jwks(&self) -> Option<&JwksCache> {
+        self.inner.jwks.as_ref()
     }
 
     /// Verifies `token` and returns the user it identifies.
     ///
     /// Async so that a key source which may fetch (JWKS) fits the same signature.
     pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
-        self.verify_at(token, unix_now())
+        self.verify_at(token, unix_now()).await
     }
 
-    /// Whether the verifier holds keys and can answer requests (for `/readyz`).
+    /// The configured key sources, for `/readyz`.
     pub fn key_sources(&self) -> Vec<&'static str> {
-        vec!["hs256"]
+        let mut sources = Vec::with_capacity(2);
+        if self.inner.hs256.is_some() {
+            sources.push("hs256");
+        }
+        if self.inner.jwks.is_some() {
+            sources.push("jwks");
+        }
+        sources
     }
 
-    fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+    async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
         use AuthError::InvalidToken as Invalid;
         if token.starts_with("sb_publishable_") || token.starts_with("sb_secret_") {
             return Err(Invalid("this is a Supabase API key, not a user access token"));
@@ -92,7 +126,11 @@ impl TokenVerifier {
         if header.crit.is_some() {
             return Err(Invalid("unsupported critical header parameter"));
         }
-        let (key, alg) = self.key_for(&header.alg)?;
+        let selected = self.key_for(&header).await?;
+        let (key, alg) = match &selected {
+            Selected::Hmac(key) => (*key, Algorithm::HS256),
+            Selected::Jwks(jwk) => (&jwk.key, jwk.alg),
+        };
         let message = &token[..token.len() - signature.len() - 1];
         match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
             Ok(true) => {}
@@ -109,14 +147,40 @@ impl TokenVerifier {
         })
     }
 
-    /// Pins the algorithm: the header may only name an algorithm we hold a key for.
-    fn key_for(&self, alg: &str) -> Result<(&DecodingKey, Algorithm), AuthError> {
-        match alg {
-            "HS256" => Ok((&self.inner.hs256, Algorithm::HS256)),
-            "none" | "None" | "NONE" => Err(AuthError::InvalidToken("unsigned tokens are not accepted")),
-            "HS384" | "HS512" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256"
-            | "ES384" | "EdDSA" => Err(AuthError::InvalidToken("algorithm not allowed")),
-            _ => Err(AuthError::InvalidToken("unsupported algorithm")),
+    /// Pins the algorithm: the header may only name an algorithm we hold a key for,
+    /// and a JWKS key only verifies the one algorithm it is bound to.
+    async fn key_for(&self, header: &JoseHeader) -> Result<Selected<'_>, AuthError> {
+        use AuthError::InvalidToken as Invalid;
+        match header.alg.as_str() {
+            "HS256" => self
+                .inner
+                .hs256
+                .as_ref()
+                .map(Selected::Hmac)
+                .ok_or(Invalid("algorithm not allowed")),
+            "ES256" | "RS256" | "EdDSA" => {
+                let jwks = self.inner.jwks.as_ref().ok_or(Invalid("algorithm not allowed"))?;
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .filter(|k| !k.is_empty())
+                    .ok_or(Invalid("token has no kid"))?;
+                match jwks.key(kid).await {
+                    KeyLookup::Found(key) if header.alg.parse::<Algorithm>().ok() == Some(key.alg) => {
+                        Ok(Selected::Jwks(key))
+                    }
+                    KeyLookup::Found(_) => Err(Invalid("algorithm does not match the key")),
+                    KeyLookup::Unknown => Err(Invalid("unknown signing key")),
+                    KeyLookup::Unavailable { retry_after } => Err(AuthError::KeysUnavailable {
+                        retry_after_secs: retry_after.as_secs().max(1),
+                    }),
+                }
+            }
+            "none" | "None" | "NONE" => Err(Invalid("unsigned tokens are not accepted")),
+            "HS384" | "HS512" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES384" => {
+                Err(Invalid("algorithm not allowed"))
+            }
+            _ => Err(Invalid("unsupported algorithm")),
         }
     }
 }

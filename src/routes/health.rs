@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -12,6 +13,21 @@ pub(super) async fn healthz() -> Json<Value> {
 }
 
 /// `GET /readyz`: the verifier has keys and the server can authenticate requests.
-pub(super) async fn readyz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ready", "key_sources": state.verifier.key_sources() }))
+/// With JWKS on, not ready until the first successful fetch (or once stale beyond
+/// the limit). The body shows counts, ages and errors, never key material.
+pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let verifier = &state.verifier;
+    let jwks = verifier.jwks().map(|j| j.status());
+    let ready = jwks.as_ref().is_none_or(|s| s.ready);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "key_sources": verifier.key_sources(),
+        "jwks": jwks,
+    });
+    (status, Json(body))
 }

@@ -29,9 +29,21 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn missing_secret_exits_2_naming_the_variable() {
-    let output = run(&["serve"], &[("SUPABASE_URL", "https://abc.supabase.co")]);
+    let output = run(
+        &["serve"],
+        &[
+            ("SUPABASE_URL", "https://abc.supabase.co"),
+            ("SUPABASE_JWKS_URL", "off"),
+        ],
+    );
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(stderr(&output), "error: SUPABASE_JWT_SECRET is not set\n");
+    assert_eq!(
+        stderr(&output),
+        "error: SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with\n"
+    );
+    let output = run(&["serve"], &[("SUPABASE_JWT_SECRET", "x".repeat(40).as_str())]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stderr(&output), "error: SUPABASE_URL is not set\n");
 }
 
 #[test]

@@ -94,9 +94,12 @@ fn overrides_are_read() {
 fn missing_variables_are_named() {
     let mut vars = base();
     vars.remove("SUPABASE_JWT_SECRET");
-    assert_eq!(refused(&vars, false), "SUPABASE_JWT_SECRET is not set");
+    vars.insert("SUPABASE_JWKS_URL".into(), "off".into());
+    let no_keys =
+        "SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with";
+    assert_eq!(refused(&vars, false), no_keys);
     vars.insert("SUPABASE_JWT_SECRET".into(), "   ".into());
-    assert_eq!(refused(&vars, false), "SUPABASE_JWT_SECRET is not set");
+    assert_eq!(refused(&vars, false), no_keys);
     let mut vars = base();
     vars.remove("SUPABASE_URL");
     assert_eq!(refused(&vars, false), "SUPABASE_URL is not set");
@@ -196,7 +199,11 @@ fn dev_mode_uses_cli_defaults_on_loopback_only() {
         config.jwt.issuers,
         vec!["http://127.0.0.1:54321/auth/v1".to_owned()]
     );
-    assert_eq!(config.jwt.secret_bytes(), DEV_JWT_SECRET.as_bytes());
+    assert_eq!(config.jwt.secret_bytes(), Some(DEV_JWT_SECRET.as_bytes()));
+    assert!(
+        config.jwt.jwks.is_none(),
+        "dev mode leaves JWKS off unless SUPABASE_JWKS_URL is set"
+    );
     assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
     assert!(config.dev_mode);
     assert_eq!(
@@ -222,4 +229,71 @@ fn debug_output_redacts_the_secret() {
     );
     assert!(!debug.contains(SECRET), "{debug}");
     assert!(debug.contains("[redacted]"));
+}
+
+#[test]
+fn jwks_alone_is_enough_and_both_may_be_set() {
+    let vars = env(&[("SUPABASE_URL", "https://abc.supabase.co")]);
+    let config = load(&vars, false).unwrap();
+    assert!(config.jwt.secret_bytes().is_none());
+    assert!(config.jwt.jwks.is_some());
+    let both = load(&base(), false).unwrap();
+    assert!(both.jwt.secret_bytes().is_some() && both.jwt.jwks.is_some());
+}
+
+#[test]
+fn jwks_url_may_be_overridden_or_turned_off() {
+    let mut vars = base();
+    vars.insert("SUPABASE_JWKS_URL".into(), "off".into());
+    assert!(load(&vars, false).unwrap().jwt.jwks.is_none());
+    for url in [
+        "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json",
+        "http://localhost:1/j",
+        "http://[::1]:9/j",
+    ] {
+        vars.insert("SUPABASE_JWKS_URL".into(), url.into());
+        assert_eq!(load(&vars, false).unwrap().jwt.jwks.unwrap().url, url);
+    }
+    vars.insert("JWKS_MAX_STALE_SECS".into(), "120".into());
+    assert_eq!(
+        load(&vars, false).unwrap().jwt.jwks.unwrap().max_stale.as_secs(),
+        120
+    );
+    let dev = load(
+        &env(&[(
+            "SUPABASE_JWKS_URL",
+            "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json",
+        )]),
+        true,
+    )
+    .unwrap();
+    assert!(dev.jwt.jwks.is_some(), "dev mode uses JWKS when asked to");
+}
+
+#[test]
+fn plain_http_jwks_to_a_remote_host_is_refused() {
+    for (var, value) in [
+        (
+            "SUPABASE_JWKS_URL",
+            "http://abc.supabase.co/auth/v1/.well-known/jwks.json",
+        ),
+        ("SUPABASE_JWKS_URL", "http://10.0.0.1/jwks.json"),
+        ("SUPABASE_JWKS_URL", "ftp://abc.supabase.co/jwks.json"),
+        ("SUPABASE_JWKS_URL", "not a url"),
+        ("SUPABASE_URL", "http://abc.supabase.co"),
+        ("JWKS_MAX_STALE_SECS", "5"),
+    ] {
+        let mut vars = base();
+        vars.insert(var.into(), value.into());
+        let message = refused(&vars, false);
+        let expected_var = if var == "JWKS_MAX_STALE_SECS" {
+            var
+        } else {
+            "SUPABASE_JWKS_URL"
+        };
+        assert!(
+            message.starts_with(&format!("{expected_var} is invalid")),
+            "{var}={value}: {message}"
+        );
+    }
 }

@@ -40,12 +40,20 @@ impl TestApp {
     }
 
     pub fn from_config(config: Config, secret: String) -> Self {
-        let router = axum_supabase_auth::app(&config);
+        let router = axum_supabase_auth::app(&config).unwrap();
+        Self::from_router(config, secret, router)
+    }
+
+    pub fn from_router(config: Config, secret: String, router: Router) -> Self {
         Self {
             config,
             secret,
             router,
         }
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     /// A Supabase-shaped user token for this app's issuer, not yet signed.

@@ -2,11 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
 mod helpers;
+mod jwks_support;
 
 mod binary;
 mod config;
 mod cors;
 mod health;
+mod jwks;
 mod logging;
 mod me;
 mod middleware;

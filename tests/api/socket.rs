@@ -27,7 +27,7 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = axum_supabase_auth::app(&app.config);
+    let router = axum_supabase_auth::app(&app.config).unwrap();
     let server = tokio::spawn(startup::serve(
         listener,
         router,

@@ -1,0 +1,281 @@
+//! JWKS test scaffolding: signing keys generated at test time (aws-lc-rs), and a
+//! real JWKS server on 127.0.0.1:0 with a fetch counter and controls to rotate,
+//! remove and break keys.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum_supabase_auth::auth::JwksConfig;
+use axum_supabase_auth::config::Config;
+use axum_supabase_auth::state::AppState;
+use axum_supabase_auth::token::Token;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::helpers::{ISSUER, TestApp};
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A test-only signing key, generated fresh.
+pub enum SigningKey {
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+impl SigningKey {
+    pub fn es256() -> Self {
+        Self::Es256(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
+    }
+    pub fn rs256() -> Self {
+        Self::Rs256(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
+    }
+    pub fn ed25519() -> Self {
+        Self::EdDsa(Ed25519KeyPair::generate().unwrap())
+    }
+
+    pub fn alg(&self) -> &'static str {
+        match self {
+            Self::Es256(_) => "ES256",
+            Self::Rs256(_) => "RS256",
+            Self::EdDsa(_) => "EdDSA",
+        }
+    }
+
+    /// The public key as Supabase publishes it.
+    pub fn jwk(&self, kid: &str) -> Value {
+        match self {
+            Self::Es256(k) => {
+                let point = k.public_key().as_ref();
+                json!({"alg": "ES256", "crv": "P-256", "ext": true, "key_ops": ["verify"], "kid": kid, "kty": "EC",
+                       "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+            }
+            Self::Rs256(k) => {
+                let public = k.public_key();
+                json!({"alg": "RS256", "e": b64(public.exponent().big_endian_without_leading_zero()), "ext": true,
+                       "key_ops": ["verify"], "kid": kid, "kty": "RSA",
+                       "n": b64(public.modulus().big_endian_without_leading_zero())})
+            }
+            Self::EdDsa(k) => {
+                json!({"alg": "EdDSA", "crv": "Ed25519", "ext": true, "key_ops": ["verify"], "kid": kid,
+                                     "kty": "OKP", "x": b64(k.public_key().as_ref())})
+            }
+        }
+    }
+
+    pub fn raw_sign(&self, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::Es256(k) => k.sign(&rng, message).unwrap().as_ref().to_vec(),
+            Self::Rs256(k) => {
+                let mut sig = vec![0; k.public_modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig).unwrap();
+                sig
+            }
+            Self::EdDsa(k) => k.sign(message).as_ref().to_vec(),
+        }
+    }
+
+    /// Signs `token` with this key, header `{alg, typ, kid}`.
+    pub fn sign(&self, token: &Token, kid: &str) -> String {
+        self.sign_with_header(token, json!({"alg": self.alg(), "typ": "JWT", "kid": kid}))
+    }
+
+    pub fn sign_with_header(&self, token: &Token, header: Value) -> String {
+        let message = signing_input(token, &header);
+        let sig = self.raw_sign(message.as_bytes());
+        format!("{message}.{}", b64(&sig))
+    }
+}
+
+pub fn signing_input(token: &Token, header: &Value) -> String {
+    let claims = Value::Object(token.claims().clone());
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// How the test JWKS endpoint behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Down,
+    Garbage,
+    Slow(Duration),
+    Huge,
+    RedirectTo(String),
+}
+
+struct ServerState {
+    keys: Mutex<Vec<Value>>,
+    mode: Mutex<Mode>,
+    cache_control: Mutex<Option<String>>,
+    etag: Mutex<Option<String>>,
+    hits: AtomicUsize,
+    not_modified: AtomicUsize,
+}
+
+pub struct JwksServer {
+    pub url: String,
+    pub port: u16,
+    state: Arc<ServerState>,
+}
+
+async fn serve_jwks(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    let mode = state.mode.lock().unwrap().clone();
+    match mode {
+        Mode::Down => return (StatusCode::INTERNAL_SERVER_ERROR, "upstream down").into_response(),
+        Mode::Garbage => return (StatusCode::OK, "<html>not json</html>").into_response(),
+        Mode::Huge => {
+            let pad = "x".repeat(300 * 1024);
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                format!("{{\"keys\":[],\"pad\":\"{pad}\"}}"),
+            )
+                .into_response();
+        }
+        Mode::RedirectTo(location) => {
+            return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+        }
+        Mode::Slow(d) => tokio::time::sleep(d).await,
+        Mode::Normal => {}
+    }
+    let etag = state.etag.lock().unwrap().clone();
+    if let Some(etag) = &etag
+        && headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str())
+    {
+        state.not_modified.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let body = json!({ "keys": *state.keys.lock().unwrap() }).to_string();
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(cc) = state.cache_control.lock().unwrap().clone() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, cc.parse().unwrap());
+    }
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag.parse().unwrap());
+    }
+    response
+}
+
+impl JwksServer {
+    pub async fn start(keys: Vec<Value>) -> Self {
+        let state = Arc::new(ServerState {
+            keys: Mutex::new(keys),
+            mode: Mutex::new(Mode::Normal),
+            cache_control: Mutex::new(Some("public, max-age=600".to_owned())),
+            etag: Mutex::new(None),
+            hits: AtomicUsize::new(0),
+            not_modified: AtomicUsize::new(0),
+        });
+        let router = Router::new()
+            .route("/auth/v1/.well-known/jwks.json", get(serve_jwks))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self {
+            url: format!("http://127.0.0.1:{port}/auth/v1/.well-known/jwks.json"),
+            port,
+            state,
+        }
+    }
+
+    pub fn set_keys(&self, keys: Vec<Value>) {
+        *self.state.keys.lock().unwrap() = keys;
+    }
+    pub fn set_mode(&self, mode: Mode) {
+        *self.state.mode.lock().unwrap() = mode;
+    }
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *self.state.cache_control.lock().unwrap() = value.map(str::to_owned);
+    }
+    pub fn set_etag(&self, value: Option<&str>) {
+        *self.state.etag.lock().unwrap() = value.map(str::to_owned);
+    }
+    pub fn hits(&self) -> usize {
+        self.state.hits.load(Ordering::SeqCst)
+    }
+    pub fn not_modified(&self) -> usize {
+        self.state.not_modified.load(Ordering::SeqCst)
+    }
+
+    /// Test-speed cache settings: the production rules with shorter clocks.
+    pub fn config(&self) -> JwksConfig {
+        let mut c = JwksConfig::new(self.url.clone());
+        c.cooldown = Duration::from_secs(60);
+        c.timeout = Duration::from_secs(2);
+        c
+    }
+}
+
+/// An app verifying through `jwks` (and the HS256 secret when `with_secret`).
+pub struct JwksApp {
+    pub app: TestApp,
+    pub state: AppState,
+}
+
+impl JwksApp {
+    pub fn new(jwks: JwksConfig, with_secret: bool) -> Self {
+        let secret = crate::helpers::random_secret();
+        let mut config = Config::for_tests(&secret);
+        config.jwt = config.jwt.with_secret(with_secret.then(|| secret.clone()));
+        config.jwt.jwks = Some(jwks);
+        let state = AppState::new(&config).unwrap();
+        state.verifier.spawn_key_refresh();
+        let router = axum_supabase_auth::startup::app_with_state(state.clone(), &config);
+        Self {
+            app: TestApp::from_router(config, secret, router),
+            state,
+        }
+    }
+
+    pub fn fetches(&self) -> u64 {
+        self.state.verifier.jwks().unwrap().status().fetches
+    }
+
+    /// Waits (bounded) until the JWKS has been fetched successfully once.
+    pub async fn ready(&self) {
+        wait_for(
+            || self.state.verifier.jwks().unwrap().status().ready,
+            "first JWKS fetch",
+        )
+        .await;
+    }
+}
+
+/// Polls `condition` every 10 ms for at most 10 s.
+pub async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A user token for the test issuer.
+pub fn user() -> Token {
+    Token::user().issuer(ISSUER).email("ada@example.com")
+}

@@ -1,15 +1,18 @@
 //! The command line: `serve` (the default) and `mint`.
 
+use std::future::IntoFuture;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsEndpoint};
 use crate::state::AppState;
 use crate::token::Token;
-use crate::{startup, telemetry};
+use crate::{routes, startup, telemetry};
 
 /// An Axum API that verifies Supabase Auth access tokens.
 #[derive(Debug, Parser)]
@@ -25,6 +28,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print an access token signed with the configured secret.
     Mint(MintArgs),
+    /// Exit 0 if the local server answers `GET /healthz` with 200 (for container
+    /// HEALTHCHECKs: a scratch image has no curl). Reads only BIND_ADDR/PORT.
+    Healthcheck,
 }
 
 #[derive(Debug, Args, Default)]
@@ -64,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args.dev),
         Command::Mint(args) => mint(args),
+        Command::Healthcheck => healthcheck(),
     }
 }
 
@@ -84,10 +91,6 @@ fn dev_token(config: &Config) -> Option<String> {
         .ok()
 }
 
-#[allow(
-    clippy::print_stdout,
-    reason = "the dev-mode curl line is meant for the terminal, not the logs"
-)]
 fn serve(dev: bool) -> ExitCode {
     let config = match load_config(dev) {
         Ok(c) => c,
@@ -97,54 +100,86 @@ fn serve(dev: bool) -> ExitCode {
         eprintln!("error: RUST_LOG: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run_server(config)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(config: Config) -> ExitCode {
+    let listener = match TcpListener::bind(config.bind_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(addr = %config.bind_addr, error = %e, "cannot bind");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let listener = match TcpListener::bind(config.bind_addr).await {
-            Ok(l) => l,
+    let addr = listener.local_addr().unwrap_or(config.bind_addr);
+    let state = match AppState::new(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        %addr,
+        issuers = ?config.jwt.issuers,
+        audience = %config.jwt.audience,
+        key_sources = ?state.verifier.key_sources(),
+        leeway_secs = config.jwt.leeway_secs,
+        jwks_url = config.jwt.jwks.as_ref().map(|j| j.url.as_str()),
+        metrics = ?config.metrics,
+        "starting"
+    );
+    if config.jwt.uses_dev_secret() {
+        dev_hint(&config, addr);
+    }
+    if state.verifier.spawn_key_refresh().is_some() {
+        spawn_purge_on_sighup(state.clone());
+    }
+    if let MetricsEndpoint::Separate(metrics_addr) = config.metrics {
+        match TcpListener::bind(metrics_addr).await {
+            Ok(l) => {
+                tokio::spawn(axum::serve(l, routes::metrics_router(state.clone())).into_future());
+            }
             Err(e) => {
-                tracing::error!(addr = %config.bind_addr, error = %e, "cannot bind");
+                tracing::error!(addr = %metrics_addr, error = %e, "cannot bind METRICS_BIND_ADDR");
                 return ExitCode::FAILURE;
             }
-        };
-        let addr = listener.local_addr().unwrap_or(config.bind_addr);
-        if config.jwt.uses_dev_secret() {
-            tracing::warn!(
-                "DEV MODE: verifying with the Supabase CLI's well-known local JWT secret. \
-                 Anyone can mint tokens for it. Never use it outside your machine."
-            );
-            if let Some(token) = dev_token(&config) {
-                println!("\nTry it (token valid for 1 hour):\n  curl -s -H \"Authorization: Bearer {token}\" http://{addr}/api/me\n");
-            }
         }
-        tracing::info!(%addr, issuers = ?config.jwt.issuers, audience = %config.jwt.audience, "listening");
-        let state = match AppState::new(&config) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start");
-                return ExitCode::FAILURE;
-            }
-        };
-        if state.verifier.spawn_key_refresh().is_some() {
-            spawn_purge_on_sighup(state.clone());
+    }
+    let app = startup::app_with_state(state, &config);
+    match startup::serve(listener, app, startup::shutdown_signal(), config.shutdown_grace).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
         }
-        let app = startup::app_with_state(state, &config);
-        match startup::serve(listener, app, startup::shutdown_signal(), config.shutdown_grace).await {
-            Ok(()) => {
-                tracing::info!("stopped");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "server error");
-                ExitCode::FAILURE
-            }
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            ExitCode::FAILURE
         }
-    })
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the dev-mode curl line is meant for the terminal, not the logs"
+)]
+fn dev_hint(config: &Config, addr: SocketAddr) {
+    tracing::warn!(
+        "DEV MODE: verifying with the Supabase CLI's well-known local JWT secret. \
+         Anyone can mint tokens for it. Never use it outside your machine."
+    );
+    if let Some(token) = dev_token(config) {
+        println!(
+            "\nTry it (token valid for 1 hour):\n  curl -s -H \"Authorization: Bearer {token}\" http://{addr}/api/me\n"
+        );
+    }
 }
 
 /// SIGHUP refetches the JWKS at once: the cache purge Supabase asks backends to offer.
@@ -201,6 +236,45 @@ fn mint(args: MintArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: signing failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// GETs `/healthz` on the configured port over loopback, with a 3 s budget.
+fn healthcheck() -> ExitCode {
+    let addr = match crate::config::bind_addr_from_lookup(|name| std::env::var(name).ok()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}/healthz", SocketAddr::new(host, addr.port()));
+    let check = async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()?;
+        client.get(&url).send().await.map(|r| r.status())
+    };
+    let status = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(check).map_err(|e| e.without_url().to_string()));
+    match status {
+        Ok(s) if s.is_success() => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("unhealthy: {url} answered {s}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
             ExitCode::FAILURE
         }
     }

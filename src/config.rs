@@ -37,8 +37,21 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsEndpoint,
     /// Started with `--dev`: local defaults, loud warnings.
     pub dev_mode: bool,
+}
+
+/// Where `/metrics` is served (`METRICS_BIND_ADDR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// On the main listener, public like the API (the default).
+    Main,
+    /// On its own listener, e.g. `127.0.0.1:9090`, kept off the public port.
+    Separate(SocketAddr),
+    /// Not served.
+    Off,
 }
 
 /// Token verification settings.
@@ -213,6 +226,16 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(_) => return Err(invalid("LOG_FORMAT", "must be json or pretty")),
         };
+        let metrics = match get("METRICS_BIND_ADDR").as_deref().map(str::trim) {
+            None => MetricsEndpoint::Main,
+            Some("off") => MetricsEndpoint::Off,
+            Some(addr) => MetricsEndpoint::Separate(addr.parse().map_err(|_| {
+                invalid(
+                    "METRICS_BIND_ADDR",
+                    format!("{addr:?} is not an address like 127.0.0.1:9090, or off"),
+                )
+            })?),
+        };
         Ok(Self {
             bind_addr,
             jwt,
@@ -221,6 +244,7 @@ impl Config {
             log_format,
             request_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(8),
+            metrics,
             dev_mode: dev,
         })
     }
@@ -240,6 +264,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             request_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(8),
+            metrics: MetricsEndpoint::Main,
             dev_mode: false,
         }
     }
@@ -350,6 +375,13 @@ fn parse_origins(list: &str) -> Result<Vec<HeaderValue>, ConfigError> {
                 .map_err(|_| invalid("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not valid")))
         })
         .collect()
+}
+
+/// The listen address from `BIND_ADDR`/`PORT` alone, as `serve` computes it
+/// (for the `healthcheck` subcommand, which needs nothing else).
+pub fn bind_addr_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<SocketAddr, ConfigError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    bind_addr(get("BIND_ADDR"), get("PORT"), false)
 }
 
 fn bind_addr(bind: Option<String>, port: Option<String>, dev: bool) -> Result<SocketAddr, ConfigError> {

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod state;

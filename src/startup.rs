@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::Request;
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{from_fn, map_response};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -18,7 +18,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsEndpoint};
 use crate::error::{json_error_bodies, panic_response};
 use crate::routes;
 use crate::state::{AppState, StartupError};
@@ -49,7 +49,9 @@ pub fn app(config: &Config) -> Result<Router, StartupError> {
 
 /// The application around a state you built (and whose key refresh you started).
 pub fn app_with_state(state: AppState, config: &Config) -> Router {
-    with_middleware(routes::router(state), config)
+    crate::metrics::handle();
+    let public_metrics = config.metrics == MetricsEndpoint::Main;
+    with_middleware(routes::router(state, public_metrics), config)
 }
 
 /// Wraps any router in the production middleware stack (what [`app`] does to ours).
@@ -85,6 +87,7 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .option_layer(cors)
+        .layer(from_fn(crate::metrics::track))
         .layer(map_response(json_error_bodies))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

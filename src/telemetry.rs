@@ -62,13 +62,15 @@ pub fn make_span(request: &Request) -> Span {
         request_id,
         status = field::Empty,
         latency_ms = field::Empty,
-        user_id = field::Empty,
+        "user.sub" = field::Empty,
     )
 }
 
 /// Records status and latency on the span and logs the completed request.
 pub fn on_response<B>(response: &Response<B>, latency: Duration, span: &Span) {
-    span.record("status", response.status().as_u16());
-    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-    tracing::info!("request completed");
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    span.record("status", status);
+    span.record("latency_ms", latency_ms);
+    tracing::info!(status, latency_ms, "request completed");
 }

@@ -78,6 +78,31 @@ impl AuthError {
         }
     }
 
+    /// A fixed, low-cardinality name for metrics (`auth_outcomes_total{outcome}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials { .. } => "missing",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::MissingLayer => "missing_layer",
+            Self::InvalidToken(d) => match *d {
+                "token expired" => "expired",
+                "token not yet valid" | "token issued in the future" => "not_yet_valid",
+                "invalid signature" | "malformed signature" => "bad_signature",
+                "invalid audience" | "missing aud claim" => "wrong_audience",
+                "invalid issuer" | "missing iss claim" => "wrong_issuer",
+                "unknown signing key" | "token has no kid" => "unknown_key",
+                "algorithm not allowed"
+                | "unsupported algorithm"
+                | "unsigned tokens are not accepted"
+                | "algorithm does not match the key" => "bad_algorithm",
+                d if d.contains("API key") => "api_key",
+                _ => "malformed",
+            },
+        }
+    }
+
     fn challenge(&self) -> Option<String> {
         if matches!(self, Self::MissingLayer | Self::KeysUnavailable { .. }) {
             return None;

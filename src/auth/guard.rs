@@ -67,6 +67,7 @@ impl<S: Send + Sync, R: RoleRequirement> FromRequestParts<S> for RequireRole<R> 
         let user = <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         if !R::allows(&user.role) {
             tracing::debug!(role = %user.role, "role guard refused the caller");
+            crate::metrics::auth_outcome("insufficient_scope");
             return Err(AuthError::InsufficientScope(R::DESCRIPTION));
         }
         Ok(Self {

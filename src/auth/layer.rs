@@ -102,10 +102,15 @@ where
         Box::pin(async move {
             let outcome = match bearer_token(request.headers()) {
                 Err(error) => Err(error),
-                Ok(Some(token)) => verifier.verify(token).await.map(|user| {
-                    tracing::Span::current().record("user_id", tracing::field::display(user.sub));
-                    AuthState::User(user)
-                }),
+                Ok(Some(token)) => {
+                    let started = std::time::Instant::now();
+                    let verified = verifier.verify(token).await;
+                    crate::metrics::verify_latency(started.elapsed());
+                    verified.map(|user| {
+                        tracing::Span::current().record("user.sub", tracing::field::display(user.sub));
+                        AuthState::User(user)
+                    })
+                }
                 Ok(None) if mode == Mode::Optional => Ok(AuthState::Anonymous),
                 Ok(None) => Err(AuthError::MissingCredentials {
                     token_in_query: token_in_query(&request),
@@ -113,10 +118,15 @@ where
             };
             match outcome {
                 Ok(state) => {
+                    crate::metrics::auth_outcome(match state {
+                        AuthState::User(_) => "ok",
+                        AuthState::Anonymous => "anonymous",
+                    });
                     request.extensions_mut().insert(state);
                     inner.call(request).await
                 }
                 Err(error) => {
+                    crate::metrics::auth_outcome(error.reason());
                     tracing::debug!(reason = error.description(), "request not authenticated");
                     Ok(error.into_response())
                 }

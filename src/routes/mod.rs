@@ -13,7 +13,8 @@ pub use me::Me;
 
 /// All routes. Auth sits on the `/api` routes through `route_layer`, so unknown
 /// paths stay 404 and a wrong method stays 405 without touching the token.
-pub fn router(state: AppState) -> Router {
+/// `with_metrics` adds the public `/metrics` (when no separate metrics listener is set).
+pub fn router(state: AppState, with_metrics: bool) -> Router {
     let protected = Router::new()
         .route("/api/me", get(me::me))
         .route("/api/admin", get(me::admin))
@@ -21,10 +22,20 @@ pub fn router(state: AppState) -> Router {
     let optional = Router::new()
         .route("/api/greeting", get(me::greeting))
         .route_layer(AuthLayer::optional(state.verifier.clone()));
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(protected)
-        .merge(optional)
+        .merge(optional);
+    if with_metrics {
+        router = router.route("/metrics", get(crate::metrics::render));
+    }
+    router.with_state(state)
+}
+
+/// The metrics-only router for a separate, internal listener (`METRICS_BIND_ADDR`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::render))
         .with_state(state)
 }

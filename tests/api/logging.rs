@@ -99,7 +99,7 @@ async fn json_logs_hold_no_token_and_no_secret() {
     assert!(logs.contains("\"status\":200"), "{logs}");
     assert!(logs.contains("\"status\":401"), "{logs}");
     assert!(logs.contains("\"route\":\"/api/me\""), "{logs}");
-    assert!(logs.contains("\"user_id\":"), "{logs}");
+    assert!(logs.contains("\"user.sub\":"), "{logs}");
     assert!(
         logs.contains("token expired"),
         "rejection reasons are logged: {logs}"
@@ -111,4 +111,38 @@ async fn pretty_logs_hold_no_token_and_no_secret() {
     let (logs, app, tokens) = run(LogFormat::Pretty).await;
     assert_no_leak(&logs, &app.secret, &tokens);
     assert!(logs.contains("request completed"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_json_request_line_carries_request_id_route_status_latency_and_user_sub() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = telemetry::subscriber(EnvFilter::new("info"), LogFormat::Json, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::new();
+    let sub = uuid::Uuid::new_v4();
+    let token = app.sign(app.token().subject(sub).email("private@example.com"));
+    let request = Request::get("/api/me")
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-request-id", "req-42")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(request).await.status, axum::http::StatusCode::OK);
+
+    let logs = capture.text();
+    let line = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["message"] == "request completed")
+        .expect("a request line");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].as_f64().is_some());
+    let span = &line["span"];
+    assert_eq!(span["request_id"], "req-42");
+    assert_eq!(span["route"], "/api/me");
+    assert_eq!(span["method"], "GET");
+    assert_eq!(span["user.sub"], sub.to_string());
+    assert!(!logs.contains("private@example.com"), "the email is never logged");
+    assert!(!logs.contains(&token));
 }

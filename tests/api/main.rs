@@ -12,6 +12,7 @@ mod jwks;
 mod logging;
 mod me;
 mod middleware;
+mod ops;
 mod rejections;
 mod roles;
 mod socket;

@@ -1,0 +1,76 @@
+//! Prometheus metrics: requests by route and status, auth outcomes by reason,
+//! verification latency, and the JWKS cache's state.
+//!
+//! Labels are only matched routes, status codes and fixed reason names: never a
+//! token, a `sub` or an email, so cardinality stays bounded and nothing leaks.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+/// Latency buckets in seconds: HS256 verifies in microseconds, a JWKS fetch in milliseconds.
+const BUCKETS: &[f64] = &[
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The process-wide recorder, installed on first use. Later calls (tests build
+/// many apps in one process) share it.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        builder
+            .install_recorder()
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+    })
+}
+
+/// Counts a finished request by matched route and status, with its latency.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str)
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(started.elapsed());
+    response
+}
+
+/// Records one authentication outcome (`ok` or a fixed failure reason).
+pub fn auth_outcome(outcome: &'static str) {
+    metrics::counter!("auth_outcomes_total", "outcome" => outcome).increment(1);
+}
+
+/// Records how long verifying one token took.
+pub fn verify_latency(elapsed: Duration) {
+    metrics::histogram!("auth_verify_duration_seconds").record(elapsed);
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(jwks) = state.verifier.jwks() {
+        let status = jwks.status();
+        metrics::gauge!("jwks_keys").set(status.keys as f64);
+        metrics::gauge!("jwks_age_seconds").set(status.age_secs.map_or(-1.0, |a| a as f64));
+        metrics::gauge!("jwks_ready").set(if status.ready { 1.0 } else { 0.0 });
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle().render(),
+    )
+}

@@ -1,0 +1,144 @@
+//! Operations: metrics, the healthcheck subcommand, the startup line.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum_supabase_auth::config::MetricsEndpoint;
+use axum_supabase_auth::routes::metrics_router;
+use axum_supabase_auth::state::AppState;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tower::ServiceExt;
+
+use crate::helpers::{TestApp, TestResponse};
+
+#[tokio::test]
+async fn metrics_count_requests_and_auth_outcomes_without_identities() {
+    let app = TestApp::new();
+    let sub = uuid::Uuid::new_v4();
+    let token = app.sign(app.token().subject(sub).email("metrics@example.com"));
+    assert_eq!(app.get_bearer("/api/me", &token).await.status, StatusCode::OK);
+    app.get_bearer("/api/me", &app.sign(app.token().expires_in(-3600)))
+        .await;
+    app.get_bearer("/api/me", &app.sign(app.token().audience("x")))
+        .await;
+    app.get("/api/me").await;
+    app.get_bearer("/api/admin", &token).await;
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.header("content-type").unwrap().starts_with("text/plain"));
+    let text = response.text();
+    for needle in [
+        r#"http_requests_total{route="/api/me",status="200"}"#,
+        r#"http_requests_total{route="/api/me",status="401"}"#,
+        r#"http_requests_total{route="/api/admin",status="403"}"#,
+        r#"auth_outcomes_total{outcome="ok"}"#,
+        r#"auth_outcomes_total{outcome="expired"}"#,
+        r#"auth_outcomes_total{outcome="wrong_audience"}"#,
+        r#"auth_outcomes_total{outcome="missing"}"#,
+        r#"auth_outcomes_total{outcome="insufficient_scope"}"#,
+        "auth_verify_duration_seconds_bucket",
+        "http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    assert!(
+        !text.contains(&sub.to_string()) && !text.contains("metrics@example.com") && !text.contains("eyJ")
+    );
+}
+
+#[tokio::test]
+async fn a_separate_metrics_listener_keeps_metrics_off_the_public_port() {
+    let app = TestApp::with_config(|c| c.metrics = MetricsEndpoint::Separate("127.0.0.1:0".parse().unwrap()));
+    app.get("/metrics")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found", "no such resource");
+    let state = AppState::new(&app.config).unwrap();
+    let response = metrics_router(state)
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(TestResponse::from(response).await.status, StatusCode::OK);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn healthcheck_subcommand_and_startup_line() {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let dir = std::env::temp_dir().join(format!("asa-ops-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = env!("CARGO_BIN_EXE_axum-supabase-auth");
+    let secret = crate::helpers::random_secret();
+    let mut server = tokio::process::Command::new(binary)
+        .arg("serve")
+        .env_clear()
+        .env("SUPABASE_JWT_SECRET", &secret)
+        .env("SUPABASE_URL", "https://test.supabase.co")
+        .env("SUPABASE_JWKS_URL", "off")
+        .env("BIND_ADDR", &bind)
+        .env("LOG_FORMAT", "json")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let startup: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(startup["message"], "starting");
+    assert_eq!(startup["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(startup["addr"], bind);
+    assert_eq!(startup["audience"], "authenticated");
+    assert_eq!(startup["leeway_secs"], 30);
+    assert!(startup["key_sources"].as_str().unwrap().contains("hs256"));
+    assert!(
+        startup["issuers"]
+            .as_str()
+            .unwrap()
+            .contains("https://test.supabase.co/auth/v1")
+    );
+    assert!(!first.contains(&secret));
+
+    // The server is another process, so blocking this test's thread is harmless.
+    let healthy = healthcheck(&bind, &dir);
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    assert!(
+        healthcheck(&format!("0.0.0.0:{port}"), &dir).status.success(),
+        "0.0.0.0 is checked over loopback"
+    );
+
+    server.kill().await.unwrap();
+    server.wait().await.unwrap();
+    let down = healthcheck(&bind, &dir);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).starts_with("unhealthy:"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn healthcheck(bind: &str, dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_axum-supabase-auth"))
+        .arg("healthcheck")
+        .env_clear()
+        .env("BIND_ADDR", bind)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

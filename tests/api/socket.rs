@@ -67,3 +67,72 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
         "still accepting after shutdown"
     );
 }
+
+fn slow_router(delay: Duration) -> axum::Router {
+    let app = TestApp::new();
+    axum_supabase_auth::startup::with_middleware(
+        axum::Router::new().route(
+            "/slow",
+            axum::routing::get(move || async move {
+                tokio::time::sleep(delay).await;
+                "done"
+            }),
+        ),
+        &app.config,
+    )
+}
+
+#[tokio::test]
+async fn in_flight_requests_finish_after_shutdown_begins() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(startup::serve(
+        listener,
+        slow_router(Duration::from_millis(400)),
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let request = tokio::spawn(raw_get(addr, "/slow", None));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_tx.send(()).unwrap();
+    let (status, body) = request.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.ends_with("done"));
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_stragglers_after_the_grace_period() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(startup::serve(
+        listener,
+        slow_router(Duration::from_secs(600)),
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_millis(300),
+    ));
+    let _straggler = tokio::spawn(raw_get(addr, "/slow", None));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}

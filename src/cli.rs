@@ -132,6 +132,7 @@ async fn run_server(config: Config) -> ExitCode {
         audience = %config.jwt.audience,
         key_sources = ?state.verifier.key_sources(),
         leeway_secs = config.jwt.leeway_secs,
+        cache_size = config.jwt.cache_size,
         jwks_url = config.jwt.jwks.as_ref().map(|j| j.url.as_str()),
         metrics = ?config.metrics,
         "starting"
@@ -139,7 +140,8 @@ async fn run_server(config: Config) -> ExitCode {
     if config.jwt.uses_dev_secret() {
         dev_hint(&config, addr);
     }
-    if state.verifier.spawn_key_refresh().is_some() {
+    state.verifier.spawn_background();
+    if state.verifier.jwks().is_some() {
         spawn_purge_on_sighup(state.clone());
     }
     if let MetricsEndpoint::Separate(metrics_addr) = config.metrics {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Uri};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::JwksConfig;
+use crate::auth::{DEFAULT_CACHE_ENTRIES, JwksConfig};
 
 /// The Supabase CLI's well-known local JWT secret (`supabase start`).
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
@@ -66,6 +66,8 @@ pub struct JwtConfig {
     pub audience: String,
     /// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
     pub leeway_secs: u64,
+    /// Capacity of the verified-token cache, in entries; 0 turns it off.
+    pub cache_size: usize,
 }
 
 impl JwtConfig {
@@ -82,6 +84,7 @@ impl JwtConfig {
             issuers,
             audience: audience.into(),
             leeway_secs,
+            cache_size: DEFAULT_CACHE_ENTRIES,
         }
     }
 
@@ -111,6 +114,7 @@ impl std::fmt::Debug for JwtConfig {
             .field("issuers", &self.issuers)
             .field("audience", &self.audience)
             .field("leeway_secs", &self.leeway_secs)
+            .field("cache_size", &self.cache_size)
             .finish()
     }
 }
@@ -206,6 +210,19 @@ impl Config {
         let bind_addr = bind_addr(get("BIND_ADDR"), get("PORT"), dev)?;
         let mut jwt = JwtConfig::new(String::new(), issuers, audience, leeway_secs).with_secret(secret);
         jwt.jwks = jwks;
+        if let Some(v) = get("JWT_CACHE_SIZE") {
+            jwt.cache_size = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 1_000_000)
+                .ok_or_else(|| {
+                    invalid(
+                        "JWT_CACHE_SIZE",
+                        "must be a whole number of entries from 0 (off) to 1000000",
+                    )
+                })?;
+        }
         if jwt.uses_dev_secret() && !bind_addr.ip().is_loopback() {
             return Err(invalid(
                 "SUPABASE_JWT_SECRET",

@@ -36,13 +36,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// a request id exists before the trace span opens; error bodies are made JSON
 /// inside the trace so the logged status is the one sent.
 ///
-/// With JWKS configured this also starts the key refresh, so it must be called
-/// inside a Tokio runtime.
+/// Inside a Tokio runtime this also starts the background work (JWKS refresh,
+/// cache sweep); with JWKS configured, a runtime is required.
 pub fn app(config: &Config) -> Result<Router, StartupError> {
     let state = AppState::new(config)?;
-    if state.verifier.jwks().is_some() {
-        tokio::runtime::Handle::try_current().map_err(|_| StartupError::NoRuntime)?;
-        state.verifier.spawn_key_refresh();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        state.verifier.spawn_background();
+    } else if state.verifier.jwks().is_some() {
+        return Err(StartupError::NoRuntime);
     }
     Ok(app_with_state(state, config))
 }

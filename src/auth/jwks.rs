@@ -15,6 +15,7 @@
 //!   under 2048 bits, `use: enc`, `key_ops` without `verify`, keys without `kid`.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -98,6 +99,8 @@ struct KeySet {
     fetched_at: Option<Instant>,
     etag: Option<String>,
     max_age: Option<Duration>,
+    /// A hash of the body the keys came from: an unchanged body is not a key change.
+    body_hash: u64,
 }
 
 #[derive(Default)]
@@ -265,7 +268,8 @@ impl JwksCache {
         }
     }
 
-    /// Changes whenever the key set is replaced (refresh, rotation, purge).
+    /// Changes whenever a fetched key set differs from the one before (rotation,
+    /// revocation); a refresh that returns the same keys leaves it as it is.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -278,7 +282,8 @@ impl JwksCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn is_usable(&self) -> bool {
+    /// Whether the set can be used: fetched, and not stale beyond `max_stale`.
+    pub fn is_usable(&self) -> bool {
         let set = self.inner.set.load();
         set.fetched_at
             .is_some_and(|t| t.elapsed() <= self.inner.config.max_stale)
@@ -384,6 +389,7 @@ impl JwksCache {
                 fetched_at: Some(Instant::now()),
                 etag: current.etag.clone(),
                 max_age,
+                body_hash: current.body_hash,
             };
             self.inner.set.store(Arc::new(renewed));
             return Ok((status.as_u16(), current.keys.len()));
@@ -413,15 +419,29 @@ impl JwksCache {
             }
             body.extend_from_slice(&chunk);
         }
-        let keys = parse_jwks(&body)?;
+        let body_hash = {
+            let mut h = std::hash::DefaultHasher::new();
+            body.hash(&mut h);
+            h.finish()
+        };
+        let unchanged = current.fetched_at.is_some() && current.body_hash == body_hash;
+        let keys = if unchanged {
+            current.keys.clone()
+        } else {
+            parse_jwks(&body)?
+        };
         let count = keys.len();
+        let fetched_at = Some(Instant::now());
         self.inner.set.store(Arc::new(KeySet {
             keys,
-            fetched_at: Some(Instant::now()),
+            fetched_at,
             etag,
             max_age,
+            body_hash,
         }));
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        if !unchanged {
+            self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        }
         Ok((status.as_u16(), count))
     }
 }

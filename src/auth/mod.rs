@@ -10,6 +10,7 @@
 //! The layer authenticates once; handlers authorize by their argument types.
 
 mod bearer;
+mod cache;
 mod claims;
 mod error;
 mod guard;
@@ -19,6 +20,7 @@ mod user;
 mod verifier;
 
 pub use bearer::{MAX_TOKEN_LEN, bearer_token};
+pub use cache::{DEFAULT_CACHE_ENTRIES, MAX_CACHED_TOKEN_LEN, TokenCache};
 pub use claims::{Aal, AmrEntry, Audience, Role, SupabaseClaims};
 pub use error::{AuthError, REALM};
 pub use guard::{Admin, RequireRole, RoleRequirement};

@@ -17,6 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::cache::TokenCache;
 use super::claims::{ClaimRules, WireClaims, validate};
 use super::jwks::{JwksCache, JwksKey, KeyLookup};
 use super::{AuthError, AuthUser};
@@ -32,6 +33,7 @@ pub struct TokenVerifier {
 struct Inner {
     hs256: Option<DecodingKey>,
     jwks: Option<JwksCache>,
+    cache: Option<TokenCache>,
     rules: ClaimRules,
 }
 
@@ -64,12 +66,15 @@ enum Selected<'a> {
 
 impl TokenVerifier {
     /// Builds the keys once from validated configuration. The JWKS cache, if
-    /// configured, is created empty; start it with [`TokenVerifier::spawn_key_refresh`].
+    /// configured, is created empty; start it with [`TokenVerifier::spawn_background`].
     pub fn new(config: &JwtConfig) -> Result<Self, reqwest::Error> {
         Ok(Self {
             inner: Arc::new(Inner {
                 hs256: config.secret_bytes().map(DecodingKey::from_secret),
                 jwks: config.jwks.clone().map(JwksCache::new).transpose()?,
+                cache: (config.cache_size > 0).then(|| {
+                    TokenCache::new(config.cache_size, i64::try_from(config.leeway_secs).unwrap_or(0))
+                }),
                 rules: ClaimRules {
                     issuers: config.issuers.clone(),
                     audience: config.audience.clone(),
@@ -79,9 +84,31 @@ impl TokenVerifier {
         })
     }
 
-    /// Starts the JWKS background refresh, if JWKS is configured. Needs a Tokio runtime.
-    pub fn spawn_key_refresh(&self) -> Option<tokio::task::JoinHandle<()>> {
-        self.inner.jwks.as_ref().map(JwksCache::spawn_refresh)
+    /// Starts the background work, inside a Tokio runtime: the JWKS refresh (if
+    /// JWKS is configured) and the minutely sweep of expired cached tokens.
+    /// Both stop when every clone of this verifier is dropped.
+    pub fn spawn_background(&self) {
+        if let Some(jwks) = &self.inner.jwks {
+            jwks.spawn_refresh();
+        }
+        if self.inner.cache.is_some() {
+            let weak = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Some(cache) = &inner.cache {
+                        cache.sweep(unix_now());
+                    }
+                }
+            });
+        }
+    }
+
+    /// The verified-token cache, if enabled.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.inner.cache.as_ref()
     }
 
     /// The JWKS cache, if configured (for `/readyz` and purges).
@@ -109,6 +136,28 @@ impl TokenVerifier {
     }
 
     async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+        let Some(cache) = &self.inner.cache else {
+            return self.verify_uncached(token, now).await;
+        };
+        // Cached JWKS tokens must not outlive their keys: a new key set, or one
+        // stale beyond max_stale, changes the generation and clears the cache.
+        let generation = match &self.inner.jwks {
+            None => 0,
+            Some(jwks) if !jwks.is_usable() => u64::MAX,
+            Some(jwks) => jwks.generation(),
+        };
+        if let Some(user) = cache.get(token, generation, now) {
+            return Ok(user);
+        }
+        let user = self.verify_uncached(token, now).await?;
+        // The generation read before verifying: if keys changed meanwhile, the
+        // entry is stale on arrival and the next lookup drops it.
+        cache.insert(token, &user, generation);
+        Ok(user)
+    }
+
+    /// The full check: header, key, signature, claims.
+    async fn verify_uncached(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
         use AuthError::InvalidToken as Invalid;
         if token.starts_with("sb_publishable_") || token.starts_with("sb_secret_") {
             return Err(Invalid("this is a Supabase API key, not a user access token"));

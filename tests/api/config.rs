@@ -297,3 +297,13 @@ fn plain_http_jwks_to_a_remote_host_is_refused() {
         );
     }
 }
+
+#[test]
+fn the_token_cache_size_is_configurable() {
+    assert_eq!(load(&base(), false).unwrap().jwt.cache_size, 16_384);
+    let mut vars = base();
+    vars.insert("JWT_CACHE_SIZE".into(), "0".into());
+    assert_eq!(load(&vars, false).unwrap().jwt.cache_size, 0);
+    vars.insert("JWT_CACHE_SIZE".into(), "lots".into());
+    assert!(refused(&vars, false).starts_with("JWT_CACHE_SIZE is invalid"));
+}

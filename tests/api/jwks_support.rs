@@ -242,7 +242,7 @@ impl JwksApp {
         config.jwt = config.jwt.with_secret(with_secret.then(|| secret.clone()));
         config.jwt.jwks = Some(jwks);
         let state = AppState::new(&config).unwrap();
-        state.verifier.spawn_key_refresh();
+        state.verifier.spawn_background();
         let router = axum_supabase_auth::startup::app_with_state(state.clone(), &config);
         Self {
             app: TestApp::from_router(config, secret, router),

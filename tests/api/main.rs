@@ -5,6 +5,7 @@ mod helpers;
 mod jwks_support;
 
 mod binary;
+mod cache;
 mod config;
 mod cors;
 mod health;

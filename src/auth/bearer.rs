@@ -23,25 +23,36 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     if values.next().is_some() {
         return Err(AuthError::InvalidRequest("more than one Authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::InvalidRequest("Authorization header is not visible ASCII"))?
-        .trim_matches([' ', '\t']);
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // Byte-wise on purpose: this runs on every request, and char-pattern
+    // searches over a 1 KiB token cost more than the cached verification.
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = value.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    let value = &bytes[start..end];
+    let (scheme, rest) = value.split_at(value.len().min(6));
+    // The scheme is `Bearer`, any case, then at least one space (RFC 9110 §11.1).
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first().is_some_and(|b| *b != b' ') {
         return Err(AuthError::InvalidRequest("authorization scheme must be Bearer"));
     }
-    let token = rest.trim_start_matches(' ');
+    let token = &rest[rest.iter().position(|b| *b != b' ').unwrap_or(rest.len())..];
     if token.is_empty() {
         return Err(AuthError::InvalidRequest("empty bearer token"));
     }
-    if token.contains([' ', '\t']) {
-        return Err(AuthError::InvalidRequest("malformed bearer token"));
+    if let Some(bad) = token.iter().find(|b| !b.is_ascii_graphic()) {
+        return Err(AuthError::InvalidRequest(if blank(bad) {
+            "malformed bearer token"
+        } else {
+            "Authorization header is not visible ASCII"
+        }));
     }
     if token.len() > MAX_TOKEN_LEN {
         return Err(AuthError::InvalidToken("token too large"));
     }
-    Ok(Some(token))
+    // Visible ASCII is valid UTF-8, so this cannot fail.
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| AuthError::InvalidRequest("Authorization header is not visible ASCII"))
 }
 
 #[cfg(test)]
@@ -91,6 +102,29 @@ mod tests {
                 "{v:?}"
             );
         }
+    }
+
+    #[test]
+    fn rejects_bytes_outside_visible_ascii() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer ab\xffcd").unwrap(),
+        );
+        assert_eq!(
+            bearer_token(&map),
+            Err(AuthError::InvalidRequest(
+                "Authorization header is not visible ASCII"
+            ))
+        );
+        map.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearerx abc").unwrap(),
+        );
+        assert_eq!(
+            bearer_token(&map),
+            Err(AuthError::InvalidRequest("authorization scheme must be Bearer"))
+        );
     }
 
     #[test]

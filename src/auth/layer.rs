@@ -102,15 +102,10 @@ where
         Box::pin(async move {
             let outcome = match bearer_token(request.headers()) {
                 Err(error) => Err(error),
-                Ok(Some(token)) => {
-                    let started = std::time::Instant::now();
-                    let verified = verifier.verify(token).await;
-                    crate::metrics::verify_latency(started.elapsed());
-                    verified.map(|user| {
-                        tracing::Span::current().record("user.sub", tracing::field::display(user.sub));
-                        AuthState::User(user)
-                    })
-                }
+                Ok(Some(token)) => verifier.verify(token).await.map(|user| {
+                    tracing::Span::current().record("user.sub", tracing::field::display(user.sub));
+                    AuthState::User(user)
+                }),
                 Ok(None) if mode == Mode::Optional => Ok(AuthState::Anonymous),
                 Ok(None) => Err(AuthError::MissingCredentials {
                     token_in_query: token_in_query(&request),

@@ -137,7 +137,7 @@ impl TokenVerifier {
 
     async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
         let Some(cache) = &self.inner.cache else {
-            return self.verify_uncached(token, now).await;
+            return self.verify_timed(token, now).await;
         };
         // Cached JWKS tokens must not outlive their keys: a new key set, or one
         // stale beyond max_stale, changes the generation and clears the cache.
@@ -149,11 +149,18 @@ impl TokenVerifier {
         if let Some(user) = cache.get(token, generation, now) {
             return Ok(user);
         }
-        let user = self.verify_uncached(token, now).await?;
+        let user = self.verify_timed(token, now).await?;
         // The generation read before verifying: if keys changed meanwhile, the
         // entry is stale on arrival and the next lookup drops it.
         cache.insert(token, &user, generation);
         Ok(user)
+    }
+
+    async fn verify_timed(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+        let started = std::time::Instant::now();
+        let result = self.verify_uncached(token, now).await;
+        crate::metrics::verify_latency(started.elapsed());
+        result
     }
 
     /// The full check: header, key, signature, claims.

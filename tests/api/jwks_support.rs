@@ -1,16 +1,10 @@
-//! JWKS test scaffolding: signing keys generated at test time (aws-lc-rs), and a
-//! real JWKS server on 127.0.0.1:0 with a fetch counter and controls to rotate,
-//! remove and break keys.
+//! JWKS test scaffolding: a real JWKS server on 127.0.0.1:0 with a fetch counter
+//! and controls to rotate, remove and break keys.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,96 +14,11 @@ use axum_supabase_auth::auth::JwksConfig;
 use axum_supabase_auth::config::Config;
 use axum_supabase_auth::state::AppState;
 use axum_supabase_auth::token::Token;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+pub use crate::keys::{SigningKey, b64, signing_input};
+
 use crate::helpers::{ISSUER, TestApp};
-
-pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A test-only signing key, generated fresh.
-pub enum SigningKey {
-    Es256(EcdsaKeyPair),
-    Rs256(RsaKeyPair),
-    EdDsa(Ed25519KeyPair),
-}
-
-impl SigningKey {
-    pub fn es256() -> Self {
-        Self::Es256(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
-    }
-    pub fn rs256() -> Self {
-        Self::Rs256(RsaKeyPair::generate(KeySize::Rsa2048).unwrap())
-    }
-    pub fn ed25519() -> Self {
-        Self::EdDsa(Ed25519KeyPair::generate().unwrap())
-    }
-
-    pub fn alg(&self) -> &'static str {
-        match self {
-            Self::Es256(_) => "ES256",
-            Self::Rs256(_) => "RS256",
-            Self::EdDsa(_) => "EdDSA",
-        }
-    }
-
-    /// The public key as Supabase publishes it.
-    pub fn jwk(&self, kid: &str) -> Value {
-        match self {
-            Self::Es256(k) => {
-                let point = k.public_key().as_ref();
-                json!({"alg": "ES256", "crv": "P-256", "ext": true, "key_ops": ["verify"], "kid": kid, "kty": "EC",
-                       "x": b64(&point[1..33]), "y": b64(&point[33..65])})
-            }
-            Self::Rs256(k) => {
-                let public = k.public_key();
-                json!({"alg": "RS256", "e": b64(public.exponent().big_endian_without_leading_zero()), "ext": true,
-                       "key_ops": ["verify"], "kid": kid, "kty": "RSA",
-                       "n": b64(public.modulus().big_endian_without_leading_zero())})
-            }
-            Self::EdDsa(k) => {
-                json!({"alg": "EdDSA", "crv": "Ed25519", "ext": true, "key_ops": ["verify"], "kid": kid,
-                                     "kty": "OKP", "x": b64(k.public_key().as_ref())})
-            }
-        }
-    }
-
-    pub fn raw_sign(&self, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match self {
-            Self::Es256(k) => k.sign(&rng, message).unwrap().as_ref().to_vec(),
-            Self::Rs256(k) => {
-                let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig).unwrap();
-                sig
-            }
-            Self::EdDsa(k) => k.sign(message).as_ref().to_vec(),
-        }
-    }
-
-    /// Signs `token` with this key, header `{alg, typ, kid}`.
-    pub fn sign(&self, token: &Token, kid: &str) -> String {
-        self.sign_with_header(token, json!({"alg": self.alg(), "typ": "JWT", "kid": kid}))
-    }
-
-    pub fn sign_with_header(&self, token: &Token, header: Value) -> String {
-        let message = signing_input(token, &header);
-        let sig = self.raw_sign(message.as_bytes());
-        format!("{message}.{}", b64(&sig))
-    }
-}
-
-pub fn signing_input(token: &Token, header: &Value) -> String {
-    let claims = Value::Object(token.claims().clone());
-    format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    )
-}
 
 /// How the test JWKS endpoint behaves.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod jwks_support;
+mod keys;
 
 mod binary;
 mod cache;

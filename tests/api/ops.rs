@@ -40,7 +40,6 @@ async fn metrics_count_requests_and_auth_outcomes_without_identities() {
         r#"auth_outcomes_total{outcome="missing"}"#,
         r#"auth_outcomes_total{outcome="insufficient_scope"}"#,
         "auth_verify_duration_seconds_bucket",
-        "http_request_duration_seconds_bucket",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }

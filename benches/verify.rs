@@ -1,0 +1,143 @@
+//! Criterion benches of the hot path: token verification (cold and cached) for
+//! every algorithm, the Authorization header parse, and a full request through
+//! `app()` against the same handler with no auth.
+//!
+//!     cargo bench --bench verify
+
+// Bench setup may panic: nothing here is controlled by a request or the environment.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, header};
+use axum::routing::get;
+use axum_supabase_auth::auth::{JwksConfig, TokenVerifier, bearer_token};
+use axum_supabase_auth::config::{Config, JwtConfig};
+use axum_supabase_auth::token::Token;
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+#[path = "../tests/api/keys.rs"]
+#[allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+mod keys;
+#[path = "../examples/support/twin.rs"]
+mod twin;
+
+use keys::SigningKey;
+
+const SECRET: &str = "bench-secret-generated-for-benchmarks-only-0123456789";
+const ISSUER: &str = "https://bench.supabase.co/auth/v1";
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A Supabase-shaped token of about 900 bytes, like the peers' benchmark.
+fn user() -> Token {
+    Token::user()
+        .issuer(ISSUER)
+        .email("ada@example.com")
+        .claim("phone", "")
+        .claim(
+            "user_metadata",
+            serde_json::json!({"email": "ada@example.com", "email_verified": true, "sub": "x"}),
+        )
+}
+
+/// Serves the keys' JWKS on 127.0.0.1:0 and returns its URL.
+async fn jwks_server(keys: &[(&SigningKey, &str)]) -> String {
+    let body =
+        serde_json::json!({ "keys": keys.iter().map(|(k, kid)| k.jwk(kid)).collect::<Vec<_>>() }).to_string();
+    let router = Router::new().route("/jwks.json", get(move || std::future::ready(body.clone())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+fn verifier(rt: &Runtime, jwks_url: &str, cache_size: usize) -> TokenVerifier {
+    let mut config = JwtConfig::new(SECRET, vec![ISSUER.to_owned()], "authenticated", 30);
+    config.jwks = Some(JwksConfig::new(jwks_url));
+    config.cache_size = cache_size;
+    let verifier = TokenVerifier::new(&config).expect("verifier");
+    rt.block_on(async { verifier.jwks().expect("jwks").refresh_now().await.expect("fetch") });
+    verifier
+}
+
+fn verify(c: &mut Criterion) {
+    let rt = runtime();
+    let (es, rs, ed) = (SigningKey::es256(), SigningKey::rs256(), SigningKey::ed25519());
+    let url = rt.block_on(jwks_server(&[(&es, "es"), (&rs, "rs"), (&ed, "ed")]));
+    let tokens = [
+        ("HS256", user().sign(SECRET.as_bytes()).expect("sign")),
+        ("ES256", es.sign(&user(), "es")),
+        ("RS256", rs.sign(&user(), "rs")),
+        ("EdDSA", ed.sign(&user(), "ed")),
+    ];
+    let cold = verifier(&rt, &url, 0);
+    let cached = verifier(&rt, &url, 1024);
+    let mut group = c.benchmark_group("verify");
+    for (alg, token) in &tokens {
+        rt.block_on(cached.verify(token)).expect("valid");
+        group.bench_function(format!("{alg}/cold"), |b| {
+            b.to_async(&rt)
+                .iter(|| async { cold.verify(black_box(token)).await.expect("valid") })
+        });
+        group.bench_function(format!("{alg}/cached"), |b| {
+            b.to_async(&rt)
+                .iter(|| async { cached.verify(black_box(token)).await.expect("valid") })
+        });
+    }
+    group.finish();
+}
+
+fn header_parse(c: &mut Criterion) {
+    let token = user().sign(SECRET.as_bytes()).expect("sign");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::try_from(format!("Bearer {token}")).expect("header"),
+    );
+    c.bench_function("bearer_token", |b| {
+        b.iter(|| bearer_token(black_box(&headers)).map(|t| t.map(str::len)))
+    });
+}
+
+fn request(c: &mut Criterion) {
+    let rt = runtime();
+    let mut config = Config::for_tests(SECRET);
+    config.jwt.issuers = vec![ISSUER.to_owned()];
+    let state = axum_supabase_auth::state::AppState::new(&config).expect("state");
+    let router = axum_supabase_auth::routes::router(state, false)
+        .merge(Router::new().route("/noauth", get(twin::noauth)));
+    let app = axum_supabase_auth::startup::with_middleware(router, &config);
+    let token = format!("Bearer {}", user().sign(SECRET.as_bytes()).expect("sign"));
+    let send = |path: &'static str, auth: Option<&str>| {
+        let mut request = Request::get(path);
+        if let Some(a) = auth {
+            request = request.header(header::AUTHORIZATION, a);
+        }
+        let app = app.clone();
+        let request = request.body(Body::empty()).expect("request");
+        async move {
+            let response = app.oneshot(request).await.expect("response");
+            assert!(response.status().is_success());
+            response
+        }
+    };
+    let mut group = c.benchmark_group("request");
+    group.bench_function("noauth twin", |b| b.to_async(&rt).iter(|| send("/noauth", None)));
+    group.bench_function("/api/me HS256 cached", |b| {
+        b.to_async(&rt).iter(|| send("/api/me", Some(&token)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify, header_parse, request);
+criterion_main!(benches);

@@ -1,0 +1,22 @@
+//! The no-auth twin of `/api/me`, shared by the bench and the load server: the
+//! same response type and size, built and serialized the same way, without the
+//! auth layer. Bench-only; never mounted by the production router.
+
+use axum::Json;
+use axum_supabase_auth::auth::{Aal, Role};
+use axum_supabase_auth::routes::Me;
+use uuid::Uuid;
+
+/// `GET /noauth`: what `/api/me` answers, minus authentication.
+pub(crate) async fn noauth() -> Json<Me> {
+    Json(Me {
+        sub: Uuid::from_u128(0x8d6f1f5e_3b2a_4c2e_9d35_5f0f2f7b9a11),
+        email: Some("ada@example.com".to_owned()),
+        role: Role::Authenticated,
+        phone: None,
+        aal: Some(Aal::Aal1),
+        is_anonymous: false,
+        session_id: Some("4b293eb1-fb6d-4dc8-8fc9-2ff68cd7c609".to_owned()),
+        expires_at: 1_795_694_774,
+    })
+}

@@ -19,6 +19,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = routes::router(state, false).merge(Router::new().route("/noauth", get(twin::noauth)));
     let app = startup::with_middleware(router, &config);
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
-    startup::serve(listener, app, startup::shutdown_signal(), config.shutdown_grace).await?;
+    axum_supabase_auth::serve(listener, app, startup::shutdown_signal(), &config.serve).await?;
     Ok(())
 }

@@ -156,7 +156,7 @@ async fn run_server(config: Config) -> ExitCode {
         }
     }
     let app = startup::app_with_state(state, &config);
-    match startup::serve(listener, app, startup::shutdown_signal(), config.shutdown_grace).await {
+    match crate::server::serve(listener, app, startup::shutdown_signal(), &config.serve).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

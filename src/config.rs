@@ -10,6 +10,10 @@ use axum::http::{HeaderValue, Uri};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{DEFAULT_CACHE_ENTRIES, JwksConfig};
+use crate::server::ServeOptions;
+
+/// The default cap on requests handled at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
 /// The Supabase CLI's well-known local JWT secret (`supabase start`).
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
@@ -35,8 +39,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long a request may take before it is answered 408.
     pub request_timeout: Duration,
-    /// How long in-flight requests get to finish after SIGTERM.
-    pub shutdown_grace: Duration,
+    /// Connection limits and the shutdown grace period.
+    pub serve: ServeOptions,
+    /// The most requests handled at once; more are answered 503 at once.
+    pub max_in_flight: usize,
     /// Where `/metrics` is served.
     pub metrics: MetricsEndpoint,
     /// Started with `--dev`: local defaults, loud warnings.
@@ -243,6 +249,20 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(_) => return Err(invalid("LOG_FORMAT", "must be json or pretty")),
         };
+        let count = |var: &'static str, default: usize| match get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| invalid(var, "must be a whole number from 1 to 1000000")),
+        };
+        let serve = ServeOptions {
+            max_connections: count("MAX_CONNECTIONS", 4096)?,
+            ..ServeOptions::default()
+        };
+        let max_in_flight = count("MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
         let metrics = match get("METRICS_BIND_ADDR").as_deref().map(str::trim) {
             None => MetricsEndpoint::Main,
             Some("off") => MetricsEndpoint::Off,
@@ -260,7 +280,8 @@ impl Config {
             log_filter,
             log_format,
             request_timeout: Duration::from_secs(15),
-            shutdown_grace: Duration::from_secs(8),
+            serve,
+            max_in_flight,
             metrics,
             dev_mode: dev,
         })
@@ -280,7 +301,8 @@ impl Config {
             log_filter: "info".to_owned(),
             log_format: LogFormat::Pretty,
             request_timeout: Duration::from_secs(15),
-            shutdown_grace: Duration::from_secs(8),
+            serve: ServeOptions::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             metrics: MetricsEndpoint::Main,
             dev_mode: false,
         }

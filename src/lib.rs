@@ -15,11 +15,13 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod token;
 
+pub use server::{ServeOptions, serve};
 pub use startup::app;
 
 /// Seconds since the Unix epoch, as JWT dates count them.

@@ -38,7 +38,11 @@ pub fn handle() -> &'static PrometheusHandle {
 /// Counts a finished request by matched route and status. Runs on every request,
 /// so it allocates only the route label.
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str)
+        .to_owned();
     let response = next.run(request).await;
     let status = status_label(response.status());
     metrics::counter!("http_requests_total", "route" => route, "status" => status).increment(1);

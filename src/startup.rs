@@ -1,16 +1,16 @@
 //! Building the application (`app`) and serving it with graceful shutdown.
 
-use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{MatchedPath, State};
 use axum::http::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{from_fn, map_response};
-use tokio::net::TcpListener;
+use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -21,7 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, MetricsEndpoint};
-use crate::error::{json_error_bodies, panic_response};
+use crate::error::{ErrorBody, json_error_bodies, panic_response};
 use crate::routes;
 use crate::state::{AppState, StartupError};
 use crate::telemetry;
@@ -92,6 +92,10 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
         .option_layer(cors)
         .layer(from_fn(crate::metrics::track))
         .layer(map_response(json_error_bodies))
+        .layer(from_fn_with_state(
+            Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            shed_load,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
@@ -99,6 +103,34 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response));
     router.layer(middleware)
+}
+
+/// Load shedding: beyond `MAX_IN_FLIGHT` concurrent requests, answer 503 at
+/// once rather than queue without bound. `/healthz` is exempt, so an orchestrator
+/// does not restart a replica for being busy.
+async fn shed_load(
+    State(permits): State<Arc<Semaphore>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    if request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == "/healthz")
+    {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = permits.try_acquire() else {
+        metrics::counter!("http_requests_shed_total").increment(1);
+        let body = ErrorBody::new("overloaded", "too many requests in flight; retry shortly");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            body,
+        )
+            .into_response();
+    };
+    next.run(request).await
 }
 
 /// Request ids in UUID v4 form, without a `getrandom` system call per request:
@@ -114,7 +146,10 @@ impl RequestIds {
         let random = uuid::Uuid::new_v4();
         let mut prefix = [0; 8];
         prefix.copy_from_slice(&random.as_bytes()[..8]);
-        Self { prefix, counter: Arc::new(AtomicU64::new(0)) }
+        Self {
+            prefix,
+            counter: Arc::new(AtomicU64::new(0)),
+        }
     }
 }
 
@@ -125,7 +160,9 @@ impl MakeRequestId for RequestIds {
         bytes[8..].copy_from_slice(&self.counter.fetch_add(1, Ordering::Relaxed).to_be_bytes());
         let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
         let mut buf = uuid::Uuid::encode_buffer();
-        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).ok().map(RequestId::new)
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -140,37 +177,6 @@ fn drop_unsafe_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(&REQUEST_ID);
     }
     request
-}
-
-/// Serves `app` until `shutdown` resolves, then gives in-flight requests `grace`
-/// to finish before returning anyway.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> io::Result<()> {
-    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        let _ = stopping_tx.send(true);
-    });
-    let deadline = async move {
-        // Resolves only once shutdown has begun, then after the grace period.
-        if stopping_rx.wait_for(|s| *s).await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
-            Ok(())
-        }
-    }
 }
 
 /// Resolves on SIGTERM (what container runtimes send) or Ctrl-C.

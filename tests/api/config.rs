@@ -307,3 +307,19 @@ fn the_token_cache_size_is_configurable() {
     vars.insert("JWT_CACHE_SIZE".into(), "lots".into());
     assert!(refused(&vars, false).starts_with("JWT_CACHE_SIZE is invalid"));
 }
+
+#[test]
+fn connection_and_in_flight_caps_are_configurable() {
+    let config = load(&base(), false).unwrap();
+    assert_eq!((config.serve.max_connections, config.max_in_flight), (4096, 1024));
+    let mut vars = base();
+    vars.insert("MAX_CONNECTIONS".into(), "100".into());
+    vars.insert("MAX_IN_FLIGHT".into(), "10".into());
+    let config = load(&vars, false).unwrap();
+    assert_eq!((config.serve.max_connections, config.max_in_flight), (100, 10));
+    for (var, value) in [("MAX_CONNECTIONS", "0"), ("MAX_IN_FLIGHT", "many")] {
+        let mut vars = base();
+        vars.insert(var.into(), value.into());
+        assert!(refused(&vars, false).starts_with(&format!("{var} is invalid")));
+    }
+}

@@ -11,6 +11,7 @@ mod config;
 mod cors;
 mod health;
 mod jwks;
+mod limits;
 mod logging;
 mod me;
 mod middleware;

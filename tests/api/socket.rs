@@ -2,11 +2,26 @@
 
 use std::time::Duration;
 
-use axum_supabase_auth::startup;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use axum_supabase_auth::ServeOptions;
+
 use crate::helpers::TestApp;
+
+/// Serves on `listener` with production limits and the given grace period.
+async fn serve_with(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let options = ServeOptions {
+        grace,
+        ..ServeOptions::default()
+    };
+    axum_supabase_auth::serve(listener, app, shutdown, &options).await
+}
 
 async fn raw_get(addr: std::net::SocketAddr, path: &str, authorization: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -28,7 +43,7 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let router = axum_supabase_auth::app(&app.config).unwrap();
-    let server = tokio::spawn(startup::serve(
+    let server = tokio::spawn(serve_with(
         listener,
         router,
         async move {
@@ -87,7 +102,7 @@ async fn in_flight_requests_finish_after_shutdown_begins() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(startup::serve(
+    let server = tokio::spawn(serve_with(
         listener,
         slow_router(Duration::from_millis(400)),
         async move {
@@ -113,7 +128,7 @@ async fn shutdown_gives_up_on_stragglers_after_the_grace_period() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(startup::serve(
+    let server = tokio::spawn(serve_with(
         listener,
         slow_router(Duration::from_secs(600)),
         async move {

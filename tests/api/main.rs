@@ -16,6 +16,7 @@ mod logging;
 mod me;
 mod middleware;
 mod ops;
+mod props;
 mod rejections;
 mod roles;
 mod socket;

@@ -1,0 +1,289 @@
+//! Property tests: whatever a client sends, the answer is a well-formed 400/401
+//! (never a panic or a 5xx), any single-byte change to a valid token is
+//! refused, and claims of random types are judged exactly by the typed rules.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, header};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+
+use crate::helpers::{ISSUER, TestApp, TestResponse};
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+fn send(rt: &Runtime, app: &TestApp, authorization: HeaderValue) -> TestResponse {
+    let request = Request::get("/api/me")
+        .header(header::AUTHORIZATION, authorization)
+        .body(Body::empty())
+        .unwrap();
+    rt.block_on(app.request(request))
+}
+
+/// A rejection in the RFC 6750 shape: 400/401, JSON body, a Bearer challenge.
+fn assert_clean_rejection(response: &TestResponse) -> Result<(), TestCaseError> {
+    let status = response.status.as_u16();
+    prop_assert!(
+        status == 400 || status == 401,
+        "status {status}: {}",
+        response.text()
+    );
+    prop_assert_eq!(response.header("content-type"), Some("application/json"));
+    let body: Value =
+        serde_json::from_slice(&response.body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(
+        body["error"].is_string() && body["error_description"].is_string(),
+        "{}",
+        body
+    );
+    let challenge = response.header("www-authenticate").unwrap_or("");
+    prop_assert!(challenge.starts_with("Bearer realm=\"api\""), "{challenge}");
+    Ok(())
+}
+
+#[test]
+fn any_authorization_value_gets_a_clean_400_or_401() {
+    let (rt, app) = (runtime(), TestApp::new());
+    let values = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..400),
+        "[ -~]{0,400}".prop_map(String::into_bytes),
+        "(?i)bearer[ \t]{0,3}[ -~]{0,400}".prop_map(String::into_bytes),
+    ];
+    runner(768)
+        .run(&values, |bytes| {
+            // Bytes no HTTP header can carry never reach the server.
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                return Ok(());
+            };
+            assert_clean_rejection(&send(&rt, &app, value))
+        })
+        .unwrap();
+}
+
+#[test]
+fn tokens_of_arbitrary_or_mutated_segments_get_a_clean_401() {
+    let (rt, app) = (runtime(), TestApp::new());
+    let valid = app.valid_token();
+    let parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    let segment = prop_oneof![
+        "[A-Za-z0-9_-]{0,200}",
+        Just(parts[0].clone()),
+        Just(parts[1].clone()),
+        Just(parts[2].clone()),
+        proptest::collection::vec(any::<u8>(), 0..120).prop_map(|b| crate::keys::b64(&b)),
+        "\\{[ -~]{0,80}\\}".prop_map(|j| crate::keys::b64(j.as_bytes())),
+    ];
+    runner(768)
+        .run(&proptest::collection::vec(segment, 1..5), |segments| {
+            let token = segments.join(".");
+            prop_assume!(token != valid && !token.is_empty());
+            let value = HeaderValue::try_from(format!("Bearer {token}")).unwrap();
+            let response = send(&rt, &app, value);
+            assert_clean_rejection(&response)?;
+            prop_assert_eq!(response.status.as_u16(), 401);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_valid_token_with_any_single_byte_changed_is_rejected() {
+    let (rt, app) = (runtime(), TestApp::new());
+    let valid = app.valid_token();
+    assert_eq!(
+        send(
+            &rt,
+            &app,
+            HeaderValue::try_from(format!("Bearer {valid}")).unwrap()
+        )
+        .status,
+        200
+    );
+    let len = valid.len();
+    runner(1024)
+        .run(&(0..len, 0x21u8..0x7f), |(index, byte)| {
+            let mut bytes = valid.clone().into_bytes();
+            prop_assume!(bytes[index] != byte);
+            bytes[index] = byte;
+            let value = HeaderValue::from_bytes(&[b"Bearer ", &bytes[..]].concat()).unwrap();
+            assert_clean_rejection(&send(&rt, &app, value))
+        })
+        .unwrap();
+}
+
+/// Each claim as valid, of a wrong JSON type, absent, or null.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    Valid,
+    WrongType(usize),
+    Absent,
+    Null,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    prop_oneof![
+        7 => Just(Shape::Valid),
+        1 => (0usize..4).prop_map(Shape::WrongType),
+        1 => Just(Shape::Absent),
+        1 => Just(Shape::Null),
+    ]
+}
+
+/// (claim, required, a valid value, values of wrong types)
+fn claims() -> Vec<(&'static str, bool, Value, [Value; 4])> {
+    let now = axum_supabase_auth::token::Token::user().claims()["iat"]
+        .as_i64()
+        .unwrap();
+    vec![
+        (
+            "exp",
+            true,
+            json!(now + 3600),
+            [json!("soon"), json!(true), json!([]), json!({})],
+        ),
+        (
+            "sub",
+            true,
+            json!(uuid::Uuid::new_v4().to_string()),
+            [json!(5), json!(true), json!([]), json!({})],
+        ),
+        (
+            "aud",
+            true,
+            json!(["x", "authenticated"]),
+            [json!(5), json!(true), json!({}), json!([5])],
+        ),
+        (
+            "iss",
+            true,
+            json!(ISSUER),
+            [json!(5), json!([ISSUER]), json!({}), json!(false)],
+        ),
+        (
+            "role",
+            true,
+            json!("authenticated"),
+            [json!(5), json!(true), json!([]), json!({})],
+        ),
+        (
+            "email",
+            false,
+            json!("a@example.com"),
+            [json!(5), json!(true), json!([]), json!({})],
+        ),
+        (
+            "phone",
+            false,
+            json!("+15550100"),
+            [json!(5), json!(true), json!([]), json!({})],
+        ),
+        (
+            "iat",
+            false,
+            json!(now - 10),
+            [json!("x"), json!(true), json!([]), json!({})],
+        ),
+        (
+            "nbf",
+            false,
+            json!(now - 10),
+            [json!("x"), json!(true), json!([]), json!({})],
+        ),
+        (
+            "is_anonymous",
+            false,
+            json!(false),
+            [json!("false"), json!(0), json!([]), json!({})],
+        ),
+        (
+            "aal",
+            false,
+            json!("aal2"),
+            [json!(1), json!(true), json!([]), json!({})],
+        ),
+        (
+            "amr",
+            false,
+            json!([{"method": "otp", "timestamp": now}, "pwd"]),
+            [json!("otp"), json!(5), json!({}), json!([5])],
+        ),
+        (
+            "session_id",
+            false,
+            json!("s-1"),
+            [json!(5), json!(true), json!([]), json!({})],
+        ),
+        (
+            "app_metadata",
+            false,
+            json!({"provider": "email"}),
+            [json!([]), json!("x"), json!(5), json!(true)],
+        ),
+        (
+            "user_metadata",
+            false,
+            json!({}),
+            [json!([]), json!("x"), json!(5), json!(true)],
+        ),
+    ]
+}
+
+#[test]
+fn claims_of_random_types_are_judged_exactly_by_the_typed_rules() {
+    let (rt, app) = (runtime(), TestApp::new());
+    let table = claims();
+    let (accepted, rejected) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    runner(768)
+        .run(&proptest::collection::vec(shape(), table.len()), |shapes| {
+            let mut token = app.token();
+            let mut expect_ok = true;
+            for ((name, required, valid, wrong), shape) in table.iter().zip(&shapes) {
+                token = match shape {
+                    Shape::Valid => token.claim(name, valid.clone()),
+                    Shape::WrongType(i) => {
+                        expect_ok = false;
+                        token.claim(name, wrong[*i].clone())
+                    }
+                    Shape::Absent => {
+                        expect_ok &= !required;
+                        token.without(name)
+                    }
+                    Shape::Null => {
+                        expect_ok &= !required;
+                        token.claim(name, Value::Null)
+                    }
+                };
+            }
+            let value = HeaderValue::try_from(format!("Bearer {}", app.sign(token))).unwrap();
+            let response = send(&rt, &app, value);
+            if expect_ok {
+                prop_assert_eq!(response.status.as_u16(), 200, "{:?}: {}", shapes, response.text());
+                accepted.set(accepted.get() + 1);
+            } else {
+                assert_clean_rejection(&response)?;
+                prop_assert_eq!(response.status.as_u16(), 401);
+                rejected.set(rejected.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (accepted, rejected) = (accepted.get(), rejected.get());
+    assert!(
+        accepted > 10 && rejected > 100,
+        "accepted {accepted}, rejected {rejected}"
+    );
+}

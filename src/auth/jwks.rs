@@ -225,6 +225,23 @@ impl JwksCache {
         self.fetch().await
     }
 
+    /// Installs a JWK set as if it had just been fetched: for static key
+    /// configurations, tests and fuzzing. Returns how many keys were kept.
+    pub fn preload(&self, body: &[u8]) -> Result<usize, FetchError> {
+        let keys = parse_jwks(body)?;
+        let count = keys.len();
+        let fetched_at = Some(Instant::now());
+        self.inner.set.store(Arc::new(KeySet {
+            keys,
+            fetched_at,
+            etag: None,
+            max_age: None,
+            body_hash: 0,
+        }));
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(count)
+    }
+
     /// Starts the background refresher: an immediate first fetch (retried with
     /// backoff until it succeeds), then one per clamped `max-age`. It stops when
     /// every clone of this cache is dropped. Must be called inside a Tokio runtime.

@@ -9,6 +9,7 @@ mod binary;
 mod cache;
 mod config;
 mod cors;
+mod fuzz_corpus;
 mod health;
 mod jwks;
 mod limits;

@@ -2,13 +2,12 @@
 //!
 //! Handlers and our own middleware build [`ErrorBody`] directly. Responses made
 //! by layers we don't own (the router's 404/405, tower-http's timeout and body
-//! limit) arrive without a JSON body; [`json_error_bodies`] gives them one, so a
+//! limit) arrive without a JSON body; [`json_error_body`] gives them one, so a
 //! frontend can always read `error` and `error_description`.
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{BoxError, Json};
 use serde::Serialize;
 
 /// `{"error": "...", "error_description": "..."}`, as in RFC 6749 §5.2 and RFC 6750.
@@ -56,17 +55,13 @@ impl IntoResponse for ErrorBody {
     }
 }
 
-/// Response mapper: gives an error response that has no JSON body the standard shape.
+/// Gives an error response that has no JSON body the standard shape.
 ///
 /// Headers such as `Allow` (405) and `WWW-Authenticate` are kept.
-pub async fn json_error_bodies<B>(response: axum::http::Response<B>) -> Response
-where
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+pub fn json_error_body(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
-        return response.map(Body::new);
+        return response;
     }
     let (mut parts, _body) = response.into_parts();
     parts.headers.remove(header::CONTENT_TYPE);

@@ -7,10 +7,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -35,18 +34,10 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Counts a finished request by matched route and status. Runs on every request,
-/// so it allocates only the route label.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("<unmatched>", MatchedPath::as_str)
-        .to_owned();
-    let response = next.run(request).await;
-    let status = status_label(response.status());
-    metrics::counter!("http_requests_total", "route" => route, "status" => status).increment(1);
-    response
+/// Counts a finished request by route and status.
+pub fn count_request(route: &str, status: StatusCode) {
+    let route = route.to_owned();
+    metrics::counter!("http_requests_total", "route" => route, "status" => status_label(status)).increment(1);
 }
 
 fn status_label(status: StatusCode) -> metrics::SharedString {

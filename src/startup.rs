@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, State};
 use axum::http::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
@@ -21,7 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, MetricsEndpoint};
-use crate::error::{ErrorBody, json_error_bodies, panic_response};
+use crate::error::{ErrorBody, json_error_body, panic_response};
 use crate::routes;
 use crate::state::{AppState, StartupError};
 use crate::telemetry;
@@ -90,11 +90,9 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .option_layer(cors)
-        .layer(from_fn(crate::metrics::track))
-        .layer(map_response(json_error_bodies))
         .layer(from_fn_with_state(
             Arc::new(Semaphore::new(config.max_in_flight.max(1))),
-            shed_load,
+            edge,
         ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -105,32 +103,35 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
     router.layer(middleware)
 }
 
-/// Load shedding: beyond `MAX_IN_FLIGHT` concurrent requests, answer 503 at
-/// once rather than queue without bound. `/healthz` is exempt, so an orchestrator
-/// does not restart a replica for being busy.
-async fn shed_load(
+/// The per-request bookkeeping, in one middleware because it runs on every
+/// request: load shedding (beyond `MAX_IN_FLIGHT` concurrent requests, 503 at
+/// once rather than an unbounded queue; `/healthz` is exempt so an orchestrator
+/// does not restart a busy replica), the JSON shape for error responses made by
+/// layers we don't own, and the request count by route and status.
+async fn edge(
     State(permits): State<Arc<Semaphore>>,
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
-    if request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == "/healthz")
-    {
-        return next.run(request).await;
-    }
-    let Ok(_permit) = permits.try_acquire() else {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+    let response = if route == "/healthz" {
+        next.run(request).await
+    } else if let Ok(_permit) = permits.try_acquire() {
+        next.run(request).await
+    } else {
         metrics::counter!("http_requests_shed_total").increment(1);
         let body = ErrorBody::new("overloaded", "too many requests in flight; retry shortly");
-        return (
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
             body,
         )
-            .into_response();
+            .into_response()
     };
-    next.run(request).await
+    let response = json_error_body(response);
+    crate::metrics::count_request(route, response.status());
+    response
 }
 
 /// Request ids in UUID v4 form, without a `getrandom` system call per request:

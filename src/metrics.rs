@@ -28,9 +28,21 @@ pub fn handle() -> &'static PrometheusHandle {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
             .unwrap_or_else(|_| PrometheusBuilder::new());
-        builder
-            .install_recorder()
-            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        let handle =
+            builder.install_recorder().unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+        // Histogram samples pile up until drained; without this upkeep, memory
+        // grows with every request between scrapes (found by scripts/soak.sh).
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".to_owned()).spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms drain only on scrape");
+        }
+        handle
     })
 }
 

@@ -104,7 +104,7 @@ total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 echo "== soak: ${SOAK_SECS}s, $CONNS connections, $total requests ($(awk '/^Requests\/sec/ {print $2}' "$work/wrk.txt") req/s)"
 grep -E '^(sent|status) ' "$work/wrk.txt" | sort
 echo "valid sent $sent_valid -> 200: $ok; expired/forged/garbage sent $sent_other -> 401: $unauth"
-echo "RSS after ${WARMUP_SECS}s warm-up: $((rss_warm / 1024)) MiB; at the end: $((rss_end / 1024)) MiB"
+echo "RSS after ${WARMUP_SECS}s warm-up: $(awk -v k="$rss_warm" 'BEGIN { printf "%.1f", k / 1024 }') MiB; at the end: $(awk -v k="$rss_end" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 echo "open fds: $fd_start at the start, $fd_end at the end"
 errors=$(grep -E 'Socket errors' "$work/wrk.txt" || true)
 [ -z "$errors" ] || echo "wrk: $errors"

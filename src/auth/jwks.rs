@@ -277,7 +277,7 @@ impl JwksCache {
         let set = self.inner.set.load();
         let last_error = self.health().last_error.clone();
         JwksStatus {
-            ready: self.is_usable(),
+            ready: self.is_fresh(&set),
             keys: set.keys.len(),
             age_secs: set.fetched_at.map(|t| t.elapsed().as_secs()),
             last_error,
@@ -301,17 +301,21 @@ impl JwksCache {
 
     /// Whether the set can be used: fetched, and not stale beyond `max_stale`.
     pub fn is_usable(&self) -> bool {
-        let set = self.inner.set.load();
+        self.is_fresh(&self.inner.set.load())
+    }
+
+    fn is_fresh(&self, set: &KeySet) -> bool {
         set.fetched_at
             .is_some_and(|t| t.elapsed() <= self.inner.config.max_stale)
     }
 
     fn usable_key(&self, kid: &str) -> Option<Arc<JwksKey>> {
         let set = self.inner.set.load();
-        let fresh = set
-            .fetched_at
-            .is_some_and(|t| t.elapsed() <= self.inner.config.max_stale);
-        fresh.then(|| set.keys.get(kid).cloned()).flatten()
+        if self.is_fresh(&set) {
+            set.keys.get(kid).cloned()
+        } else {
+            None
+        }
     }
 
     fn refresh_interval(&self) -> Duration {

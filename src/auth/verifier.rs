@@ -68,17 +68,17 @@ impl TokenVerifier {
     /// Builds the keys once from validated configuration. The JWKS cache, if
     /// configured, is created empty; start it with [`TokenVerifier::spawn_background`].
     pub fn new(config: &JwtConfig) -> Result<Self, reqwest::Error> {
+        // Bounded to 300 s by the config, so the conversion never fails.
+        let leeway = i64::try_from(config.leeway_secs).unwrap_or(i64::MAX);
         Ok(Self {
             inner: Arc::new(Inner {
                 hs256: config.secret_bytes().map(DecodingKey::from_secret),
                 jwks: config.jwks.clone().map(JwksCache::new).transpose()?,
-                cache: (config.cache_size > 0).then(|| {
-                    TokenCache::new(config.cache_size, i64::try_from(config.leeway_secs).unwrap_or(0))
-                }),
+                cache: (config.cache_size > 0).then(|| TokenCache::new(config.cache_size, leeway)),
                 rules: ClaimRules {
                     issuers: config.issuers.clone(),
                     audience: config.audience.clone(),
-                    leeway: i64::try_from(config.leeway_secs).unwrap_or(i64::MAX),
+                    leeway,
                 },
             }),
         })

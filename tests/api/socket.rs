@@ -9,18 +9,46 @@ use axum_supabase_auth::ServeOptions;
 
 use crate::helpers::TestApp;
 
-/// Serves on `listener` with production limits and the given grace period.
-async fn serve_with(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
+/// A server on 127.0.0.1:0 with production limits and the given grace period.
+struct Running {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(app: axum::Router, grace: Duration) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = ServeOptions {
         grace,
         ..ServeOptions::default()
     };
-    axum_supabase_auth::serve(listener, app, shutdown, &options).await
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let task =
+        tokio::spawn(async move { axum_supabase_auth::serve(listener, app, shutdown, &options).await });
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    /// Sends the shutdown signal.
+    fn shut_down(&mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+    }
+
+    /// Waits (at most 5 s) for `serve` to return.
+    async fn finished(self) -> std::io::Result<()> {
+        tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+    }
 }
 
 async fn raw_get(addr: std::net::SocketAddr, path: &str, authorization: Option<&str>) -> (u16, String) {
@@ -39,18 +67,12 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str, authorization: Option<&
 #[tokio::test]
 async fn serves_over_tcp_and_shuts_down_gracefully() {
     let app = TestApp::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = axum_supabase_auth::app(&app.config).unwrap();
-    let server = tokio::spawn(serve_with(
-        listener,
-        router,
-        async move {
-            let _ = stop_rx.await;
-        },
+    let mut server = start(
+        axum_supabase_auth::app(&app.config).unwrap(),
         Duration::from_secs(5),
-    ));
+    )
+    .await;
+    let addr = server.addr;
 
     let token = app.valid_token();
     let (status, body) = raw_get(addr, "/api/me", Some(&format!("Bearer {token}"))).await;
@@ -71,12 +93,8 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     let (status, _) = raw_get(addr, "/healthz", None).await;
     assert_eq!(status, 200);
 
-    stop_tx.send(()).unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(result.is_ok());
+    server.shut_down();
+    assert!(server.finished().await.is_ok());
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "still accepting after shutdown"
@@ -99,52 +117,24 @@ fn slow_router(delay: Duration) -> axum::Router {
 
 #[tokio::test]
 async fn in_flight_requests_finish_after_shutdown_begins() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_with(
-        listener,
-        slow_router(Duration::from_millis(400)),
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(5),
-    ));
-    let request = tokio::spawn(raw_get(addr, "/slow", None));
+    let mut server = start(slow_router(Duration::from_millis(400)), Duration::from_secs(5)).await;
+    let request = tokio::spawn(raw_get(server.addr, "/slow", None));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    stop_tx.send(()).unwrap();
+    server.shut_down();
     let (status, body) = request.await.unwrap();
     assert_eq!(status, 200);
     assert!(body.ends_with("done"));
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.finished().await.unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_gives_up_on_stragglers_after_the_grace_period() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_with(
-        listener,
-        slow_router(Duration::from_secs(600)),
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_millis(300),
-    ));
-    let _straggler = tokio::spawn(raw_get(addr, "/slow", None));
+    let mut server = start(slow_router(Duration::from_secs(600)), Duration::from_millis(300)).await;
+    let _straggler = tokio::spawn(raw_get(server.addr, "/slow", None));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
-    stop_tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.shut_down();
+    server.finished().await.unwrap();
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(300) && took < Duration::from_secs(3),

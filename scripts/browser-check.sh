@@ -65,14 +65,14 @@ visit() {
 
 dom=$(visit "$allowed/")
 echo "$dom" | grep -o '<p id="out">[^<]*</p>' || true
-echo "$dom" | grep -q 'USER 200 browser@example.com' || fail "the allowed origin did not get the user"
+grep -q 'USER 200 browser@example.com' <<<"$dom" || fail "the allowed origin did not get the user"
 grep -q '"method":"OPTIONS"' "$work/server.log" || fail "no preflight reached the server"
 echo "allowed origin $allowed: preflight passed, page shows the user"
 
 # localhost:PORT is a different origin from 127.0.0.1:PORT, and not allowed.
 dom=$(visit "http://localhost:$PAGE_PORT/")
 echo "$dom" | grep -o '<p id="out">[^<]*</p>' || true
-echo "$dom" | grep -q 'BLOCKED' || fail "the browser did not block another origin"
+grep -q 'BLOCKED' <<<"$dom" || fail "the browser did not block another origin"
 echo "other origin http://localhost:$PAGE_PORT: blocked by the browser"
 
 if grep -q -e "$token" -e "$secret" "$work/server.log"; then fail "a token or the secret is in the server log"; fi

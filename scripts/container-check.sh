@@ -71,7 +71,7 @@ fi
 
 step "builder image $RUST_IMAGE"
 if ! podman image exists "$RUST_IMAGE"; then
-  rustup target list --installed | grep -q x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+  grep -q x86_64-unknown-linux-musl <<<"$(rustup target list --installed)" || rustup target add x86_64-unknown-linux-musl
   ctx="$WORK/rust-image"
   rm -rf "$ctx" && mkdir -p "$ctx/ca"
   # Outbound HTTPS here is re-signed by a CA the host trusts; cargo inside the build needs it too.
@@ -139,8 +139,14 @@ uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
 [ "$uid" != 0 ] || fail "the process runs as root"
 echo "runs as uid $uid (USER $user)"
 echo "resident memory after these requests: $(awk '/^VmRSS:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status")"
-if podman logs "$NAME" 2>&1 | grep -q -e "$secret" -e "$token"; then fail "a secret or token is in the logs"; fi
-podman logs "$NAME" 2>&1 | head -1 | grep -q '"message":"starting"' || fail "no JSON startup line"
+# Read the logs once: with pipefail, `podman logs | head -1` can fail when head
+# closes the pipe before podman has written everything (SIGPIPE).
+logs=$(podman logs "$NAME" 2>&1)
+if grep -q -e "$secret" -e "$token" <<<"$logs"; then fail "a secret or token is in the logs"; fi
+grep -m1 '"message"' <<<"$logs" | grep -q '"message":"starting"' || {
+  printf '%s\n' "$logs" | head -5
+  fail "no JSON startup line"
+}
 echo "logs: JSON, no secret, no token"
 
 start_ns=$(date +%s%N)

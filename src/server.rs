@@ -69,6 +69,9 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(options.max_header_bytes as u32);
+    // As axum's `into_make_service` does: turn every handler that still waits for its
+    // state into a route once, not on every request.
+    let app = app.with_state(());
     let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);

@@ -114,8 +114,7 @@ fn request(c: &mut Criterion) {
     let mut config = Config::for_tests(SECRET);
     config.jwt.issuers = vec![ISSUER.to_owned()];
     let state = axum_supabase_auth::state::AppState::new(&config).expect("state");
-    let router = axum_supabase_auth::routes::router(state, false)
-        .merge(Router::new().route("/noauth", get(twin::noauth)));
+    let router = axum_supabase_auth::routes::router(state, false).merge(twin::router());
     let app = axum_supabase_auth::startup::with_middleware(router, &config);
     let token = format!("Bearer {}", user().sign(SECRET.as_bytes()).expect("sign"));
     let send = |path: &'static str, auth: Option<&str>| {

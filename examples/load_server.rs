@@ -2,8 +2,6 @@
 //! environment, plus the bench-only no-auth twin `GET /noauth` in the same
 //! process, behind the same middleware.
 
-use axum::Router;
-use axum::routing::get;
 use axum_supabase_auth::config::Config;
 use axum_supabase_auth::state::AppState;
 use axum_supabase_auth::{routes, startup};
@@ -16,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(false)?;
     let state = AppState::new(&config)?;
     state.verifier.spawn_background();
-    let router = routes::router(state, false).merge(Router::new().route("/noauth", get(twin::noauth)));
+    let router = routes::router(state, false).merge(twin::router());
     let app = startup::with_middleware(router, &config);
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     axum_supabase_auth::serve(listener, app, startup::shutdown_signal(), &config.serve).await?;

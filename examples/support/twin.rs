@@ -2,13 +2,22 @@
 //! same response type and size, built and serialized the same way, without the
 //! auth layer. Bench-only; never mounted by the production router.
 
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use axum_supabase_auth::auth::{Aal, Role};
 use axum_supabase_auth::routes::Me;
 use uuid::Uuid;
 
+/// The twin's one route. `with_state(())` turns its handler into a route now,
+/// as `routes::router` does for `/api/me`. `serve` would do it too, but the
+/// bench calls the router directly, where axum would otherwise rebuild the
+/// handler and its layers on every request: work `/api/me` does not do.
+pub(crate) fn router() -> Router {
+    Router::new().route("/noauth", get(noauth)).with_state(())
+}
+
 /// `GET /noauth`: what `/api/me` answers, minus authentication.
-pub(crate) async fn noauth() -> Json<Me> {
+async fn noauth() -> Json<Me> {
     Json(Me {
         sub: Uuid::from_u128(0x8d6f1f5e_3b2a_4c2e_9d35_5f0f2f7b9a11),
         email: Some("ada@example.com".to_owned()),

@@ -9,6 +9,10 @@ use axum_supabase_auth::{routes, startup};
 #[path = "support/twin.rs"]
 mod twin;
 
+// The production binary's allocator (src/main.rs), so that this measures what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(false)?;

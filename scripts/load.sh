@@ -12,11 +12,15 @@
 # for a quiet second; other_cpu is the CPU used during the run by anything but the
 # server and wrk, in % of one core, and a run with more than 15% is redone once.
 #
-# env: DURATION=10 WARMUP=3 CONNS=64 COUNT=10000 PORT=39500 QUIET_PCT=10 QUIET_MAX=5
+# Foreign load that other_cpu cannot see (other tenants of the host) still moves
+# single runs by a third, so everything runs REPEAT times, interleaved, and the
+# summary lines give medians; peers.sh gets the same REPEAT.
+#
+# env: DURATION=10 WARMUP=3 REPEAT=3 CONNS=64 COUNT=10000 PORT=39500 QUIET_PCT=10 QUIET_MAX=5
 #      PEERS=1 (0 skips the peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}; WARMUP=${WARMUP:-3}; CONNS=${CONNS:-64}; COUNT=${COUNT:-10000}; PORT=${PORT:-39500}
+DURATION=${DURATION:-10}; WARMUP=${WARMUP:-3}; REPEAT=${REPEAT:-3}; CONNS=${CONNS:-64}; COUNT=${COUNT:-10000}; PORT=${PORT:-39500}
 QUIET_PCT=${QUIET_PCT:-10}; QUIET_MAX=${QUIET_MAX:-5}
 JWKS_PORT=$((PORT + 1))
 if ! command -v wrk >/dev/null || ! [ -x /usr/bin/time ]; then
@@ -63,7 +67,7 @@ wrk_run() { # seconds out [tokens-file]
   TOKENS=${3:-} /usr/bin/time -f '%U %S' -o "$2.time" taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$PORT${path:-}" >"$2"
 }
 
-printf '%-22s %10s %8s %8s %12s %9s %10s\n' scenario req/s p50_ms p99_ms cpu_us/req rss_MiB other_cpu >"$work/table"
+printf '%-5s %-18s %10s %8s %8s %12s %9s %10s\n' round scenario req/s p50_ms p99_ms cpu_us/req rss_MiB other_cpu >"$work/table"
 declare -A CPU
 measure() { # out [tokens-file]: one timed run; sets US (server CPU-us/req) and OTHER (foreign CPU, % of a core)
   local out=$1 tokens=${2:-} c0 c1 b0 b1 reqs wu ws
@@ -77,9 +81,9 @@ measure() { # out [tokens-file]: one timed run; sets US (server CPU-us/req) and 
   OTHER=$(awk -v a="$c0" -v b="$c1" -v B0="$b0" -v B1="$b1" -v wu="$wu" -v ws="$ws" -v hz="$hz" -v d="$DURATION" \
     'BEGIN { o = (B1 - B0 - (b - a)) / hz - wu - ws; if (o < 0) o = 0; printf "%.0f", 100 * o / d }')
 }
-run() { # name path [tokens-file]
-  local name=$1 path=$2 tokens=${3:-} out non2xx
-  out="$work/$name.wrk"
+run() { # round name path [tokens-file]
+  local round=$1 name=$2 path=$3 tokens=${4:-} out non2xx
+  out="$work/$name.$round.wrk"
   wrk_run "$WARMUP" "$out.warm" "$tokens"
   measure "$out" "$tokens"
   if ((OTHER > 15)); then # foreign load during the run: once more, keep the cleaner one
@@ -90,32 +94,42 @@ run() { # name path [tokens-file]
   fi
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
   [ -z "$non2xx" ] || { cat "$out"; echo "$name: $non2xx non-2xx responses" >&2; exit 1; }
-  CPU[$name]=$US
-  printf '%-22s %10s %8s %8s %12s %9s %9s%%\n' "$name" "$(awk '/^Requests\/sec/ {printf "%d", $2}' "$out")" \
+  CPU[$name/$round]=$US
+  printf '%-5s %-18s %10s %8s %8s %12s %9s %9s%%\n' "$round" "$name" "$(awk '/^Requests\/sec/ {printf "%d", $2}' "$out")" \
     "$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")" "$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")" \
     "$US" "$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$spid/status")" "$OTHER" >>"$work/table"
 }
 
-run noauth-twin /noauth
-run hs256-1-token "" "$work/hs256-one.txt"
-run es256-1-token "" "$work/es256-one.txt"
-run hs256-10k-tokens "" "$work/hs256-many.txt"
-run es256-10k-tokens "" "$work/es256-many.txt"
-echo "== ours ($(date -u +%Y-%m-%d), ${DURATION}s per run, $CONNS connections, server on CPU 0, wrk on CPU 1)"
+# Rounds, each going through every scenario: a slow patch of the machine then
+# hits one round's rows together, and the per-round ratios stay comparable.
+for round in $(seq 1 "$REPEAT"); do
+  run "$round" noauth-twin /noauth
+  run "$round" hs256-1-token "" "$work/hs256-one.txt"
+  run "$round" es256-1-token "" "$work/es256-one.txt"
+  run "$round" hs256-10k-tokens "" "$work/hs256-many.txt"
+  run "$round" es256-10k-tokens "" "$work/es256-many.txt"
+done
+echo "== ours ($(date -u +%Y-%m-%d), $REPEAT rounds, ${DURATION}s per run, $CONNS connections, server on CPU 0, wrk on CPU 1)"
 cat "$work/table"
 echo "(rss_MiB is the server's peak RSS so far: after the 10k runs the token cache holds $(($COUNT * 2)) tokens, capped at its default 16384)"
-ratio() { awk -v a="${CPU[$1]}" -v b="${CPU[noauth-twin]}" 'BEGIN { printf "%.2f", a / b }'; }
-echo "CPU per request against the no-auth twin: HS256 1 token $(ratio hs256-1-token)x (goal <= 1.15), HS256 10k $(ratio hs256-10k-tokens)x (goal <= 1.5), ES256 1 token $(ratio es256-1-token)x (goal <= 1.3), ES256 10k $(ratio es256-10k-tokens)x"
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med_cpu() { for r in $(seq 1 "$REPEAT"); do echo "${CPU[$1/$r]}"; done | median; }
+ratio() { # the median over rounds of (scenario / twin of the same round)
+  for r in $(seq 1 "$REPEAT"); do awk -v a="${CPU[$1/$r]}" -v b="${CPU[noauth-twin/$r]}" 'BEGIN { print a / b }'; done | median
+}
+echo "median CPU-us per request: twin $(med_cpu noauth-twin), HS256 1 token $(med_cpu hs256-1-token), ES256 1 token $(med_cpu es256-1-token), HS256 10k $(med_cpu hs256-10k-tokens), ES256 10k $(med_cpu es256-10k-tokens)"
+echo "CPU per request against the no-auth twin (median of the rounds): HS256 1 token $(ratio hs256-1-token)x (goal <= 1.15), HS256 10k $(ratio hs256-10k-tokens)x (goal <= 1.5), ES256 1 token $(ratio es256-1-token)x (goal <= 1.3), ES256 10k $(ratio es256-10k-tokens)x"
 
 if [ "${PEERS:-1}" = 1 ]; then
   peers_out="$work/peers.tsv"
   ONLY="axum-noauth fastify-cache express" MODES=pinned DURATION="$DURATION" WARMUP="$WARMUP" CONNS="$CONNS" \
-    OUT="$peers_out" bash ../shared/bench/peers.sh >"$work/peers.log" 2>&1 || { tail -20 "$work/peers.log"; exit 1; }
+    REPEAT="$REPEAT" OUT="$peers_out" bash ../shared/bench/peers.sh >"$work/peers.log" 2>&1 || { tail -20 "$work/peers.log"; exit 1; }
   echo "== peers (same run)"
   column -t -s $'\t' "$peers_out" | cut -c1-150
-  peer_cpu() { awk -F'\t' -v n="$1" '$2 == n && $1 == "pinned" {print $8}' "$peers_out" | head -1; }
+  peer_cpu() { awk -F'\t' -v n="$1" '$2 == n && $1 == "pinned" && $8 != "-" {print $8}' "$peers_out" | median; }
   ax=$(peer_cpu axum-noauth); fc=$(peer_cpu fastify-cache); ex=$(peer_cpu express)
-  awk -v us="${CPU[hs256-1-token]}" -v tw="${CPU[noauth-twin]}" -v ax="$ax" -v fc="$fc" -v ex="$ex" 'BEGIN {
-    printf "HS256 /api/me CPU per request: %.1fx cheaper than fastify + fast-jwt with cache (goal >= 3), %.0fx cheaper than express + jsonwebtoken (goal >= 80)\n", fc / us, ex / us
+  echo "median CPU-us per request: axum-noauth $ax, fastify-cache $fc, express $ex"
+  awk -v us="$(med_cpu hs256-1-token)" -v tw="$(med_cpu noauth-twin)" -v ax="$ax" -v fc="$fc" -v ex="$ex" 'BEGIN {
+    printf "medians, HS256 /api/me CPU per request: %.1fx cheaper than fastify + fast-jwt with cache (goal >= 3), %.0fx cheaper than express + jsonwebtoken (goal >= 80)\n", fc / us, ex / us
     printf "against bare axum with no auth (the yardstick): our no-auth twin %.2fx, HS256 /api/me %.2fx\n", tw / ax, us / ax }'
 fi

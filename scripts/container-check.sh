@@ -175,7 +175,7 @@ if [ "${BENCH:-0}" = 1 ]; then
     taskset -c 1 wrk -t1 -c64 -d"${BENCH_SECS:-10}"s -s "$WORK/auth.lua" "http://127.0.0.1:$1/api/me" \
       | awk '/Requests\/sec/ {print $2}'
   }
-  median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  . scripts/bench-lib.sh # median
   podman rm -f "$NAME" >/dev/null
   podman run -d --name "$NAME" --network host --health-interval=disable --cpuset-cpus 0 "${run_env[@]}" \
     -e BIND_ADDR="127.0.0.1:$PORT" -e RUST_LOG=warn "$IMAGE" >/dev/null

@@ -27,25 +27,15 @@ if ! command -v wrk >/dev/null || ! [ -x /usr/bin/time ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk time >/dev/null
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-export SUPABASE_JWT_SECRET="load-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+. scripts/bench-lib.sh
+bench_workdir
 cargo build --release --locked -q --example load_server --example load_tokens
-target/release/examples/load_tokens "$work" "$COUNT"
-(cd "$work" && exec python3 -m http.server "$JWKS_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
-pids+=($!)
-sleep 0.5
-
-SUPABASE_URL=https://load.supabase.co SUPABASE_JWKS_URL="http://127.0.0.1:$JWKS_PORT/jwks.json" \
-  BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn LOG_FORMAT=json \
+bench_tokens target/release/examples "$COUNT" "$JWKS_PORT"
+env "${SERVER_ENV[@]}" BIND_ADDR="127.0.0.1:$PORT" \
   taskset -c 0 target/release/examples/load_server >"$work/server.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$work/server.log"; echo "server not ready" >&2; exit 1; }
+wait_ready "http://127.0.0.1:$PORT/readyz" "$work/server.log" # JWKS keys loaded
 
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
@@ -53,27 +43,28 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); print v / 10
 # Machine-wide busy ticks (user, nice, system, irq, softirq, steal): what is not
 # the server or wrk is foreign load, the main source of noise on a shared machine.
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+cpus=$(nproc)
 quiet_wait() { # up to QUIET_MAX s for a 1-s window under QUIET_PCT% busy
   local t0=$SECONDS b0 b1
   while :; do
     b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
-    (((b1 - b0) * 100 / (2 * hz) < QUIET_PCT)) && return 0
+    (((b1 - b0) * 100 / (cpus * hz) < QUIET_PCT)) && return 0
     ((SECONDS - t0 >= QUIET_MAX)) && return 1
   done
 }
-wrk_run() { # seconds out [tokens-file]
+wrk_run() { # seconds out path [tokens-file]
   local args=(-t1 -c"$CONNS" -d"$1s" --latency)
-  [ -n "${3:-}" ] && args+=(-s scripts/tokens.lua)
-  TOKENS=${3:-} /usr/bin/time -f '%U %S' -o "$2.time" taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$PORT${path:-}" >"$2"
+  [ -n "${4:-}" ] && args+=(-s scripts/tokens.lua)
+  TOKENS=${4:-} /usr/bin/time -f '%U %S' -o "$2.time" taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$PORT$3" >"$2"
 }
 
 printf '%-5s %-18s %10s %8s %8s %12s %9s %10s\n' round scenario req/s p50_ms p99_ms cpu_us/req rss_MiB other_cpu >"$work/table"
 declare -A CPU
-measure() { # out [tokens-file]: one timed run; sets US (server CPU-us/req) and OTHER (foreign CPU, % of a core)
-  local out=$1 tokens=${2:-} c0 c1 b0 b1 reqs wu ws
+measure() { # out path [tokens-file]: one timed run; sets US (server CPU-us/req) and OTHER (foreign CPU, % of a core)
+  local out=$1 path=$2 tokens=${3:-} c0 c1 b0 b1 reqs wu ws
   quiet_wait || true
   c0=$(cpu_ticks); b0=$(busy_ticks)
-  wrk_run "$DURATION" "$out" "$tokens"
+  wrk_run "$DURATION" "$out" "$path" "$tokens"
   c1=$(cpu_ticks); b1=$(busy_ticks)
   reqs=$(awk '/requests in/ {print $1}' "$out")
   read -r wu ws <"$out.time"
@@ -84,12 +75,12 @@ measure() { # out [tokens-file]: one timed run; sets US (server CPU-us/req) and 
 run() { # round name path [tokens-file]
   local round=$1 name=$2 path=$3 tokens=${4:-} out non2xx
   out="$work/$name.$round.wrk"
-  wrk_run "$WARMUP" "$out.warm" "$tokens"
-  measure "$out" "$tokens"
+  wrk_run "$WARMUP" "$out.warm" "$path" "$tokens"
+  measure "$out" "$path" "$tokens"
   if ((OTHER > 15)); then # foreign load during the run: once more, keep the cleaner one
     local first_us=$US first_other=$OTHER
     mv "$out" "$out.1"
-    measure "$out" "$tokens"
+    measure "$out" "$path" "$tokens"
     if ((OTHER > first_other)); then US=$first_us OTHER=$first_other; mv "$out.1" "$out"; fi
   fi
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
@@ -112,7 +103,6 @@ done
 echo "== ours ($(date -u +%Y-%m-%d), $REPEAT rounds, ${DURATION}s per run, $CONNS connections, server on CPU 0, wrk on CPU 1)"
 cat "$work/table"
 echo "(rss_MiB is the server's peak RSS so far: after the 10k runs the token cache holds $(($COUNT * 2)) tokens, capped at its default 16384)"
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 med_cpu() { for r in $(seq 1 "$REPEAT"); do echo "${CPU[$1/$r]}"; done | median; }
 ratio() { # the median over rounds of (scenario / twin of the same round)
   for r in $(seq 1 "$REPEAT"); do awk -v a="${CPU[$1/$r]}" -v b="${CPU[noauth-twin/$r]}" 'BEGIN { print a / b }'; done | median

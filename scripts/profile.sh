@@ -24,19 +24,13 @@ if ((${#missing[@]})); then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
+. scripts/bench-lib.sh
+bench_workdir
 # Line tables only, so that TOP can name functions; the code is the release build's.
 export CARGO_TARGET_DIR=target/profile CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
 cargo build --release --locked -q --example load_server --example load_tokens
 bin=target/profile/release/examples
-export SUPABASE_JWT_SECRET="profile-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-"$bin/load_tokens" "$work" 1000 >/dev/null
-(cd "$work" && exec python3 -m http.server "$JWKS_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
-pids+=($!)
+bench_tokens "$bin" 1000 "$JWKS_PORT"
 
 load() { # seconds out path [tokens-file]
   local args=(-t1 -c8 -d"$1s")
@@ -46,18 +40,15 @@ load() { # seconds out path [tokens-file]
 
 declare -A IR
 printf '%-26s %9s %14s\n' scenario requests instr/request >"$work/table"
-count() { # name path tokens-file binary [VAR=value...]
-  local name=$1 path=$2 tokens=$3 binary=$4 spid reqs ir
-  shift 4
+count() { # name path tokens-file ready-path binary [VAR=value...]
+  local name=$1 path=$2 tokens=$3 ready=$4 binary=$5 spid reqs ir
+  shift 5
   # The variables go to valgrind, not through `env`: valgrind does not follow an exec.
   env "$@" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.$name" "$binary" \
     >"$work/$name.log" 2>&1 &
   spid=$!
   pids+=("$spid")
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT$READY" 2>/dev/null && break
-    sleep 0.3
-  done
+  wait_ready "http://127.0.0.1:$PORT$ready" "$work/$name.log"
   load 2 "$work/$name.warm" "$path" "$tokens"
   callgrind_control -i on "$spid" >/dev/null
   load 5 "$work/$name.wrk" "$path" "$tokens"
@@ -73,16 +64,14 @@ count() { # name path tokens-file binary [VAR=value...]
   printf '%-26s %9s %14s\n' "$name" "$reqs" "${IR[$name]}" >>"$work/table"
 }
 
-ours=("$bin/load_server" SUPABASE_URL=https://load.supabase.co SUPABASE_JWKS_URL="http://127.0.0.1:$JWKS_PORT/jwks.json"
-  BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn LOG_FORMAT=json)
-READY=/readyz # JWKS keys loaded
+# Ours is ready once the JWKS keys are loaded; the yardstick has no /readyz.
+ours=(/readyz "$bin/load_server" "${SERVER_ENV[@]}" BIND_ADDR="127.0.0.1:$PORT")
 count noauth-twin /noauth "" "${ours[@]}"
 count hs256-1-token "" "$work/hs256-one.txt" "${ours[@]}"
 count es256-1-token "" "$work/es256-one.txt" "${ours[@]}"
 count hs256-1000-tokens "" "$work/hs256-many.txt" "${ours[@]}"
 if [ -x "$PROTO" ]; then
-  yardstick=("$PROTO" PORT="$PORT" JWT_BACKEND=aws_lc_rs)
-  READY=/noauth
+  yardstick=(/noauth "$PROTO" PORT="$PORT" JWT_BACKEND=aws_lc_rs)
   count yardstick-axum-noauth /noauth "" "${yardstick[@]}"
   count yardstick-axum-jwt-me "" "$work/hs256-one.txt" "${yardstick[@]}"
 else

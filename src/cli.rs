@@ -110,6 +110,8 @@ fn serve(dev: bool) -> ExitCode {
 }
 
 async fn run_server(config: Config) -> ExitCode {
+    // First, so that a signal during startup is handled, not fatal.
+    let shutdown = startup::shutdown_signal();
     let listener = match TcpListener::bind(config.bind_addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -140,10 +142,10 @@ async fn run_server(config: Config) -> ExitCode {
     if config.jwt.uses_dev_secret() {
         dev_hint(&config, addr);
     }
-    state.verifier.spawn_background();
     if state.verifier.jwks().is_some() {
         spawn_purge_on_sighup(state.clone());
     }
+    state.verifier.spawn_background();
     if let MetricsEndpoint::Separate(metrics_addr) = config.metrics {
         match TcpListener::bind(metrics_addr).await {
             Ok(l) => {
@@ -156,7 +158,7 @@ async fn run_server(config: Config) -> ExitCode {
         }
     }
     let app = startup::app_with_state(state, &config);
-    match crate::server::serve(listener, app, startup::shutdown_signal(), &config.serve).await {
+    match crate::server::serve(listener, app, shutdown, &config.serve).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -186,13 +188,14 @@ fn dev_hint(config: &Config, addr: SocketAddr) {
 
 /// SIGHUP refetches the JWKS at once: the cache purge Supabase asks backends to offer.
 fn spawn_purge_on_sighup(state: AppState) {
+    // Installed before the task starts, so no SIGHUP can meet the default action.
+    #[cfg(unix)]
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; JWKS purge on signal unavailable");
+        return;
+    };
     #[cfg(unix)]
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; JWKS purge on signal unavailable");
-            return;
-        };
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: refetching the JWKS now");
             if let Some(jwks) = state.verifier.jwks() {

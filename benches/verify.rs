@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Request, header};
 use axum::routing::get;
-use axum_supabase_auth::auth::{JwksConfig, TokenVerifier, bearer_token};
+use axum_supabase_auth::auth::{DEFAULT_MAX_TOKEN_BYTES, JwksConfig, TokenVerifier, bearer_token};
 use axum_supabase_auth::config::{Config, JwtConfig};
 use axum_supabase_auth::token::Token;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -105,7 +105,7 @@ fn header_parse(c: &mut Criterion) {
         HeaderValue::try_from(format!("Bearer {token}")).expect("header"),
     );
     c.bench_function("bearer_token", |b| {
-        b.iter(|| bearer_token(black_box(&headers)).map(|t| t.map(str::len)))
+        b.iter(|| bearer_token(black_box(&headers), DEFAULT_MAX_TOKEN_BYTES).map(|t| t.map(str::len)))
     });
 }
 

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum_supabase_auth::auth::{JwksConfig, TokenVerifier, bearer_token, parse_jwks};
+use axum_supabase_auth::auth::{
+    DEFAULT_MAX_TOKEN_BYTES, JwksConfig, TokenVerifier, bearer_token, parse_jwks,
+};
 use axum_supabase_auth::config::JwtConfig;
 
 /// The fixed HS256 key of the verify target (fuzzing only).
@@ -23,8 +25,16 @@ pub fn authorization(data: &[u8]) {
     };
     let mut headers = HeaderMap::new();
     headers.insert(header::AUTHORIZATION, value);
-    if let Ok(Some(token)) = bearer_token(&headers) {
-        assert!(!token.is_empty() && !token.contains(' '));
+    match bearer_token(&headers, DEFAULT_MAX_TOKEN_BYTES) {
+        // A token is one non-empty word of visible ASCII, within the cap.
+        Ok(Some(token)) => assert!(
+            !token.is_empty()
+                && token.len() <= DEFAULT_MAX_TOKEN_BYTES
+                && token.bytes().all(|b| b.is_ascii_graphic())
+        ),
+        Ok(None) => assert!(data.iter().all(|b| *b == b' ' || *b == b'\t')),
+        // Only two Authorization headers are a 400; here there is one.
+        Err(e) => assert!(e.status().as_u16() == 401),
     }
 }
 

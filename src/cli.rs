@@ -81,12 +81,16 @@ fn load_config(dev: bool) -> Result<Config, ExitCode> {
     })
 }
 
-fn dev_token(config: &Config) -> Option<String> {
+/// A user token for the configured issuer and (first) audience, not yet signed.
+fn config_token(config: &Config) -> Option<Token> {
     let issuer = config.jwt.issuers.first()?;
-    Token::user()
+    let audience = config.jwt.audiences.first()?;
+    Some(Token::user().issuer(issuer).audience(audience.as_str()))
+}
+
+fn dev_token(config: &Config) -> Option<String> {
+    config_token(config)?
         .email("dev@example.com")
-        .issuer(issuer)
-        .audience(config.jwt.audience.as_str())
         .sign(config.jwt.secret_bytes()?)
         .ok()
 }
@@ -131,7 +135,7 @@ async fn run_server(config: Config) -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         %addr,
         issuers = ?config.jwt.issuers,
-        audience = %config.jwt.audience,
+        audiences = ?config.jwt.audiences,
         key_sources = ?state.verifier.key_sources(),
         leeway_secs = config.jwt.leeway_secs,
         cache_size = config.jwt.cache_size,
@@ -213,13 +217,11 @@ fn mint(args: MintArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Some(issuer) = config.jwt.issuers.first() else {
-        eprintln!("error: JWT_ISSUER lists no issuer");
+    let Some(token) = config_token(&config) else {
+        eprintln!("error: JWT_ISSUER or JWT_AUDIENCE lists nothing");
         return ExitCode::from(2);
     };
-    let mut token = Token::user()
-        .issuer(issuer)
-        .audience(config.jwt.audience.as_str())
+    let mut token = token
         .role(&args.role)
         .expires_in(args.ttl)
         .aal(&args.aal)

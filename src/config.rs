@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Uri};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::{DEFAULT_CACHE_ENTRIES, JwksConfig};
+use crate::auth::{DEFAULT_CACHE_ENTRIES, DEFAULT_MAX_TOKEN_BYTES, JwksConfig};
 use crate::server::ServeOptions;
 
 /// The default cap on requests handled at once.
@@ -23,6 +23,10 @@ pub const DEV_SUPABASE_URL: &str = "http://127.0.0.1:54321";
 pub const MIN_SECRET_LEN: usize = 32;
 /// The largest clock-skew allowance we accept.
 pub const MAX_LEEWAY_SECS: u64 = 300;
+/// The smallest `MAX_HEADER_BYTES`: hyper's own floor for its read buffer.
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+/// The largest `MAX_HEADER_BYTES`.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 
 /// Everything the server needs, validated.
 #[derive(Debug, Clone)]
@@ -68,16 +72,19 @@ pub struct JwtConfig {
     pub jwks: Option<JwksConfig>,
     /// Accepted `iss` values; a token must match one exactly.
     pub issuers: Vec<String>,
-    /// The `aud` a token must contain.
-    pub audience: String,
+    /// The accepted audiences: a token's `aud` must contain at least one.
+    pub audiences: Vec<String>,
     /// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds.
     pub leeway_secs: u64,
     /// Capacity of the verified-token cache, in entries; 0 turns it off.
     pub cache_size: usize,
+    /// The longest token accepted, in bytes (the server ties it to `MAX_HEADER_BYTES`).
+    pub max_token_bytes: usize,
 }
 
 impl JwtConfig {
-    /// Builds an HS256-only config; the secret must already be validated by the caller.
+    /// Builds an HS256-only config accepting one audience; the secret must
+    /// already be validated by the caller.
     pub fn new(
         secret: impl Into<String>,
         issuers: Vec<String>,
@@ -88,9 +95,10 @@ impl JwtConfig {
             secret: Some(SecretString::from(secret.into())),
             jwks: None,
             issuers,
-            audience: audience.into(),
+            audiences: vec![audience.into()],
             leeway_secs,
             cache_size: DEFAULT_CACHE_ENTRIES,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
     }
 
@@ -118,9 +126,10 @@ impl std::fmt::Debug for JwtConfig {
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .field("jwks", &self.jwks)
             .field("issuers", &self.issuers)
-            .field("audience", &self.audience)
+            .field("audiences", &self.audiences)
             .field("leeway_secs", &self.leeway_secs)
             .field("cache_size", &self.cache_size)
+            .field("max_token_bytes", &self.max_token_bytes)
             .finish()
     }
 }
@@ -194,11 +203,13 @@ impl Config {
             ));
         }
         let issuers = match get("JWT_ISSUER") {
-            Some(list) => parse_issuers(&list)?,
+            Some(list) => parse_list("JWT_ISSUER", &list)?,
             None => vec![format!("{url}/auth/v1")],
         };
-        let audience =
-            get("JWT_AUDIENCE").map_or_else(|| "authenticated".to_owned(), |a| a.trim().to_owned());
+        let audiences = match get("JWT_AUDIENCE") {
+            Some(list) => parse_list("JWT_AUDIENCE", &list)?,
+            None => vec!["authenticated".to_owned()],
+        };
         let leeway_secs = match get("JWT_LEEWAY_SECS") {
             None => 30,
             Some(v) => v
@@ -214,7 +225,8 @@ impl Config {
                 })?,
         };
         let bind_addr = bind_addr(get("BIND_ADDR"), get("PORT"), dev)?;
-        let mut jwt = JwtConfig::new(String::new(), issuers, audience, leeway_secs).with_secret(secret);
+        let mut jwt = JwtConfig::new(String::new(), issuers, "", leeway_secs).with_secret(secret);
+        jwt.audiences = audiences;
         jwt.jwks = jwks;
         if let Some(v) = get("JWT_CACHE_SIZE") {
             jwt.cache_size = v
@@ -258,8 +270,27 @@ impl Config {
                 .filter(|n| (1..=1_000_000).contains(n))
                 .ok_or_else(|| invalid(var, "must be a whole number from 1 to 1000000")),
         };
+        let max_header_bytes = match get("MAX_HEADER_BYTES") {
+            None => ServeOptions::default().max_header_bytes,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "MAX_HEADER_BYTES",
+                        format!(
+                            "must be a whole number of bytes from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"
+                        ),
+                    )
+                })?,
+        };
+        // A token can be no longer than the header that carries it.
+        jwt.max_token_bytes = max_header_bytes;
         let serve = ServeOptions {
             max_connections: count("MAX_CONNECTIONS", 4096)?,
+            max_header_bytes,
             ..ServeOptions::default()
         };
         let max_in_flight = count("MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
@@ -380,17 +411,18 @@ fn jwks_config(
     Ok(Some(config))
 }
 
-fn parse_issuers(list: &str) -> Result<Vec<String>, ConfigError> {
-    let issuers: Vec<String> = list
+/// A comma-separated list of at least one non-empty value.
+fn parse_list(var: &'static str, list: &str) -> Result<Vec<String>, ConfigError> {
+    let values: Vec<String> = list
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    if issuers.is_empty() {
-        return Err(invalid("JWT_ISSUER", "must list at least one issuer"));
+    if values.is_empty() {
+        return Err(invalid(var, "must list at least one value"));
     }
-    Ok(issuers)
+    Ok(values)
 }
 
 fn parse_origins(list: &str) -> Result<Vec<HeaderValue>, ConfigError> {

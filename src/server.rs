@@ -36,7 +36,8 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// The most concurrent connections; more are closed on accept.
     pub max_connections: usize,
-    /// The largest request head (request line and headers) accepted, in bytes.
+    /// The largest request head (request line and headers) accepted, in bytes;
+    /// larger ones are answered 431.
     pub max_header_bytes: usize,
 }
 
@@ -68,7 +69,7 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(options.max_header_bytes as u32);
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
     // As axum's `into_make_service` does: turn every handler that still waits for its
     // state into a route once, not on every request.
     let app = app.with_state(());

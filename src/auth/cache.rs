@@ -153,6 +153,10 @@ mod tests {
                 is_anonymous: None,
                 app_metadata: None,
                 user_metadata: None,
+                client_id: None,
+                scope: None,
+                extra: serde_json::Map::new(),
+                payload: "{}".into(),
             }),
         }
     }

@@ -1,19 +1,21 @@
 //! Supabase's access-token claims: the wire format and the typed result.
 //!
-//! [`WireClaims`] is what we parse the payload into, in a single pass, with
-//! every claim optional so that a missing claim gets its own message.
-//! [`validate`] turns it into [`SupabaseClaims`] plus the three fields of
+//! [`validate`] parses the payload once, strictly (see `json.rs`), takes the
+//! claims we know out of it with their documented types, and keeps every other
+//! claim (a custom access-token hook's `user_role`, `tenant_id`, …) as JSON.
+//! It yields [`SupabaseClaims`] plus the three fields of
 //! [`AuthUser`](super::AuthUser), or says exactly which rule failed.
-//! A claim that is present with the wrong JSON type fails the parse and the token.
+//! A known claim that is present with the wrong JSON type fails the token.
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::AuthError;
+use super::json::{self, JsonError};
+use super::{Fault, RequiredClaim};
 
 /// The `role` claim. Supabase's own roles are typed; roles added by a custom
 /// access-token hook are kept as [`Role::Other`], never rejected.
@@ -163,6 +165,11 @@ impl Audience {
             Self::Many(all) => all.iter().any(|a| a == expected),
         }
     }
+
+    /// Whether any of `accepted` is one of the audiences.
+    pub fn contains_any(&self, accepted: &[String]) -> bool {
+        accepted.iter().any(|a| self.contains(a))
+    }
 }
 
 impl<'de> Deserialize<'de> for Audience {
@@ -225,34 +232,13 @@ impl<'de> Deserialize<'de> for NumericDate {
     }
 }
 
-/// The payload as sent. Unknown claims are ignored; known ones must have their
-/// documented type. `null` counts as absent.
-#[derive(Debug, Deserialize)]
-pub(crate) struct WireClaims {
-    sub: Option<String>,
-    aud: Option<Audience>,
-    iss: Option<String>,
-    exp: Option<NumericDate>,
-    iat: Option<NumericDate>,
-    nbf: Option<NumericDate>,
-    role: Option<Role>,
-    email: Option<String>,
-    phone: Option<String>,
-    aal: Option<Aal>,
-    amr: Option<Vec<AmrEntry>>,
-    session_id: Option<String>,
-    is_anonymous: Option<bool>,
-    app_metadata: Option<Map<String, Value>>,
-    user_metadata: Option<Map<String, Value>>,
-}
-
 /// The Supabase claims of a verified token, beyond `sub`, `email` and `role`
-/// (which live on [`AuthUser`](super::AuthUser)).
+/// (which live on [`AuthUser`](super::AuthUser)), and every claim we do not know.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SupabaseClaims {
     /// Issuer, e.g. `https://<ref>.supabase.co/auth/v1`.
     pub iss: String,
-    /// Audience(s); always contains the configured one.
+    /// Audience(s); always contains one of the accepted ones.
     pub aud: Audience,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
@@ -274,13 +260,39 @@ pub struct SupabaseClaims {
     pub app_metadata: Option<Map<String, Value>>,
     /// User-editable metadata: never trust it for authorization.
     pub user_metadata: Option<Map<String, Value>>,
+    /// The OAuth 2.1 client the token was issued to (Supabase's OAuth server).
+    pub client_id: Option<String>,
+    /// The OAuth scopes granted, space-separated (Supabase's OAuth server).
+    pub scope: Option<String>,
+    /// Every top-level claim not listed above, as sent: claims added by a
+    /// custom access-token hook (`user_role`, `tenant_id`, …) land here.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    /// The verified payload, exactly as signed: the claim set a database
+    /// session is given.
+    #[serde(skip)]
+    pub(crate) payload: Box<str>,
+}
+
+impl SupabaseClaims {
+    /// Whether the OAuth `scope` claim lists `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|all| all.split(' ').any(|s| s == scope))
+    }
+
+    /// The verified payload as JSON text, every claim included.
+    pub fn payload_json(&self) -> &str {
+        &self.payload
+    }
 }
 
 /// The rules a token's claims are checked against.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimRules {
     pub(crate) issuers: Vec<String>,
-    pub(crate) audience: String,
+    pub(crate) audiences: Vec<String>,
     pub(crate) leeway: i64,
 }
 
@@ -292,56 +304,92 @@ pub(crate) struct Validated {
     pub(crate) claims: SupabaseClaims,
 }
 
-/// Checks the claims at time `now` (seconds since the epoch).
-pub(crate) fn validate(c: WireClaims, rules: &ClaimRules, now: i64) -> Result<Validated, AuthError> {
-    use AuthError::InvalidToken as Invalid;
-    if c.sub.is_none() && c.aud.is_none() && matches!(c.role, Some(Role::Anon | Role::ServiceRole)) {
-        return Err(Invalid(
-            "this is a Supabase API key (anon/service_role), not a user access token",
-        ));
+/// Takes a known claim out of the claim set; `null` counts as absent.
+fn take<T: DeserializeOwned>(claims: &mut Map<String, Value>, name: &str) -> Result<Option<T>, Fault> {
+    match claims.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => T::deserialize(value).map(Some).map_err(|_| Fault::BadClaim),
     }
-    let exp = c.exp.ok_or(Invalid("missing exp claim"))?.0;
+}
+
+/// Parses the decoded payload strictly and checks its claims at time `now`
+/// (seconds since the epoch).
+pub(crate) fn validate(payload: Vec<u8>, rules: &ClaimRules, now: i64) -> Result<Validated, Fault> {
+    let mut c = json::object(&payload).map_err(|e| match e {
+        JsonError::Duplicate => Fault::DuplicateMember,
+        JsonError::Invalid => Fault::MalformedClaims,
+    })?;
+    // `object` checked the UTF-8 already; this only moves the bytes.
+    let payload = String::from_utf8(payload).map_err(|_| Fault::MalformedClaims)?;
+    let sub: Option<String> = take(&mut c, "sub")?;
+    let aud: Option<Audience> = take(&mut c, "aud")?;
+    let role: Option<Role> = take(&mut c, "role")?;
+    let iss: Option<String> = take(&mut c, "iss")?;
+    let exp: Option<NumericDate> = take(&mut c, "exp")?;
+    let iat: Option<NumericDate> = take(&mut c, "iat")?;
+    let nbf: Option<NumericDate> = take(&mut c, "nbf")?;
+    let email = take(&mut c, "email")?;
+    let claims = SupabaseClaims {
+        iss: String::new(),
+        aud: Audience::Many(Vec::new()),
+        exp: 0,
+        iat: iat.map(|d| d.0),
+        nbf: nbf.map(|d| d.0),
+        phone: take(&mut c, "phone")?,
+        aal: take(&mut c, "aal")?,
+        amr: take(&mut c, "amr")?,
+        session_id: take(&mut c, "session_id")?,
+        is_anonymous: take(&mut c, "is_anonymous")?,
+        app_metadata: take(&mut c, "app_metadata")?,
+        user_metadata: take(&mut c, "user_metadata")?,
+        client_id: take(&mut c, "client_id")?,
+        scope: take(&mut c, "scope")?,
+        extra: c,
+        payload: payload.into_boxed_str(),
+    };
+    if sub.is_none() && aud.is_none() && matches!(role, Some(Role::Anon | Role::ServiceRole)) {
+        return Err(Fault::LegacyApiKey);
+    }
+    let exp = exp.ok_or(Fault::MissingClaim(RequiredClaim::Exp))?.0;
     if exp.saturating_add(rules.leeway) < now {
-        return Err(Invalid("token expired"));
+        return Err(Fault::Expired);
     }
-    if c.nbf.is_some_and(|nbf| nbf.0 > now.saturating_add(rules.leeway)) {
-        return Err(Invalid("token not yet valid"));
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(rules.leeway))
+    {
+        return Err(Fault::NotYetValid);
     }
-    if c.iat.is_some_and(|iat| iat.0 > now.saturating_add(rules.leeway)) {
-        return Err(Invalid("token issued in the future"));
+    if claims
+        .iat
+        .is_some_and(|iat| iat > now.saturating_add(rules.leeway))
+    {
+        return Err(Fault::IssuedInFuture);
     }
-    let iss = c.iss.ok_or(Invalid("missing iss claim"))?;
+    let iss = iss.ok_or(Fault::MissingClaim(RequiredClaim::Iss))?;
     if !rules.issuers.contains(&iss) {
-        return Err(Invalid("invalid issuer"));
+        return Err(Fault::WrongIssuer);
     }
-    let aud = c.aud.ok_or(Invalid("missing aud claim"))?;
-    if !aud.contains(&rules.audience) {
-        return Err(Invalid("invalid audience"));
+    let aud = aud.ok_or(Fault::MissingClaim(RequiredClaim::Aud))?;
+    if !aud.contains_any(&rules.audiences) {
+        return Err(Fault::WrongAudience);
     }
-    let sub = c.sub.ok_or(Invalid("missing sub claim"))?;
+    let sub = sub.ok_or(Fault::MissingClaim(RequiredClaim::Sub))?;
     // Supabase writes the hyphenated form; other spellings of a UUID are refused.
     let sub = Some(sub.as_str())
         .filter(|s| s.len() == 36)
         .and_then(|s| Uuid::try_parse(s).ok())
-        .ok_or(Invalid("sub claim is not a UUID"))?;
-    let role = c.role.ok_or(Invalid("missing role claim"))?;
+        .ok_or(Fault::SubNotUuid)?;
+    let role = role.ok_or(Fault::MissingClaim(RequiredClaim::Role))?;
     Ok(Validated {
         sub,
-        email: c.email,
+        email,
         role,
         claims: SupabaseClaims {
             iss,
             aud,
             exp,
-            iat: c.iat.map(|d| d.0),
-            nbf: c.nbf.map(|d| d.0),
-            phone: c.phone,
-            aal: c.aal,
-            amr: c.amr,
-            session_id: c.session_id,
-            is_anonymous: c.is_anonymous,
-            app_metadata: c.app_metadata,
-            user_metadata: c.user_metadata,
+            ..claims
         },
     })
 }
@@ -356,7 +404,7 @@ mod tests {
     fn rules() -> ClaimRules {
         ClaimRules {
             issuers: vec!["https://x.supabase.co/auth/v1".into()],
-            audience: "authenticated".into(),
+            audiences: vec!["authenticated".into(), "my-oauth-api".into()],
             leeway: 30,
         }
     }
@@ -370,10 +418,8 @@ mod tests {
         })
     }
 
-    fn check(v: Value) -> Result<Validated, AuthError> {
-        let wire: WireClaims =
-            serde_json::from_value(v).map_err(|_| AuthError::InvalidToken("malformed claims"))?;
-        validate(wire, &rules(), NOW)
+    fn check(v: Value) -> Result<Validated, Fault> {
+        validate(v.to_string().into_bytes(), &rules(), NOW)
     }
 
     fn with(key: &str, value: Value) -> Value {
@@ -400,35 +446,36 @@ mod tests {
     #[test]
     fn time_rules_use_the_leeway() {
         assert!(check(with("exp", json!(NOW - 10))).is_ok());
-        assert_eq!(
-            check(with("exp", json!(NOW - 31))).err(),
-            Some(AuthError::InvalidToken("token expired"))
-        );
+        assert_eq!(check(with("exp", json!(NOW - 31))).err(), Some(Fault::Expired));
         assert_eq!(
             check(with("nbf", json!(NOW + 31))).err(),
-            Some(AuthError::InvalidToken("token not yet valid"))
+            Some(Fault::NotYetValid)
         );
         assert!(check(with("nbf", json!(NOW + 29))).is_ok());
         assert_eq!(
             check(with("iat", json!(NOW + 31))).err(),
-            Some(AuthError::InvalidToken("token issued in the future"))
+            Some(Fault::IssuedInFuture)
         );
         assert!(check(with("exp", json!((NOW + 60) as f64 + 0.5))).is_ok());
     }
 
     #[test]
     fn required_claims_are_required() {
-        for (claim, msg) in [
-            ("exp", "missing exp claim"),
-            ("iss", "missing iss claim"),
-            ("aud", "missing aud claim"),
-            ("sub", "missing sub claim"),
-            ("role", "missing role claim"),
+        for (claim, which) in [
+            ("exp", RequiredClaim::Exp),
+            ("iss", RequiredClaim::Iss),
+            ("aud", RequiredClaim::Aud),
+            ("sub", RequiredClaim::Sub),
+            ("role", RequiredClaim::Role),
         ] {
             assert_eq!(
                 check(without(claim)).err(),
-                Some(AuthError::InvalidToken(msg)),
+                Some(Fault::MissingClaim(which)),
                 "{claim}"
+            );
+            assert_eq!(
+                check(with(claim, Value::Null)).err(),
+                Some(Fault::MissingClaim(which))
             );
         }
     }
@@ -445,8 +492,14 @@ mod tests {
             ("is_anonymous", json!("false")),
             ("app_metadata", json!([])),
             ("amr", json!([{"timestamp": 1}])),
+            ("client_id", json!(1)),
+            ("scope", json!(["a"])),
         ] {
-            assert!(check(with(claim, value.clone())).is_err(), "{claim}: {value}");
+            assert_eq!(
+                check(with(claim, value.clone())).err(),
+                Some(Fault::BadClaim),
+                "{claim}: {value}"
+            );
         }
     }
 
@@ -454,17 +507,18 @@ mod tests {
     fn audience_and_issuer_must_match() {
         assert_eq!(
             check(with("aud", json!("anon"))).err(),
-            Some(AuthError::InvalidToken("invalid audience"))
+            Some(Fault::WrongAudience)
         );
         assert!(check(with("aud", json!(["x", "authenticated"]))).is_ok());
+        assert!(
+            check(with("aud", json!("my-oauth-api"))).is_ok(),
+            "any accepted audience"
+        );
         assert_eq!(
             check(with("iss", json!("https://x.supabase.co/auth/v1/"))).err(),
-            Some(AuthError::InvalidToken("invalid issuer"))
+            Some(Fault::WrongIssuer)
         );
-        assert_eq!(
-            check(with("sub", json!(""))).err(),
-            Some(AuthError::InvalidToken("sub claim is not a UUID"))
-        );
+        assert_eq!(check(with("sub", json!(""))).err(), Some(Fault::SubNotUuid));
     }
 
     #[test]
@@ -478,11 +532,47 @@ mod tests {
     #[test]
     fn legacy_api_key_jwts_are_named() {
         let key = json!({"iss": "supabase", "ref": "x", "role": "service_role", "iat": NOW, "exp": NOW + 9});
+        assert_eq!(check(key).err(), Some(Fault::LegacyApiKey));
+    }
+
+    #[test]
+    fn every_claim_is_kept() {
+        let mut v = good();
+        v["user_role"] = json!("moderator");
+        v["tenant_id"] = json!({"id": 7});
+        v["client_id"] = json!("9a1c");
+        v["scope"] = json!("openid email");
+        let ok = check(v.clone()).map_err(|e| e.description()).unwrap();
+        assert_eq!(ok.claims.extra.len(), 2);
+        assert_eq!(ok.claims.extra["user_role"], "moderator");
+        assert_eq!(ok.claims.client_id.as_deref(), Some("9a1c"));
+        assert!(ok.claims.has_scope("email") && !ok.claims.has_scope("mail"));
+        let payload: Value = serde_json::from_str(ok.claims.payload_json()).unwrap();
+        assert_eq!(payload, v, "the payload is kept whole");
+    }
+
+    #[test]
+    fn strict_json_rules_apply_to_claims() {
+        let text = good().to_string();
+        let doubled = text.replacen(
+            "\"role\":\"authenticated\"",
+            "\"role\":\"authenticated\",\"role\":\"service_role\"",
+            1,
+        );
+        assert_ne!(doubled, text);
         assert_eq!(
-            check(key).err(),
-            Some(AuthError::InvalidToken(
-                "this is a Supabase API key (anon/service_role), not a user access token"
-            ))
+            validate(doubled.into_bytes(), &rules(), NOW).err(),
+            Some(Fault::DuplicateMember)
+        );
+        let mut bad_utf8 = text.into_bytes();
+        bad_utf8.insert(2, 0xff); // inside the first member name
+        assert_eq!(
+            validate(bad_utf8, &rules(), NOW).err(),
+            Some(Fault::MalformedClaims)
+        );
+        assert_eq!(
+            validate(b"[1]".to_vec(), &rules(), NOW).err(),
+            Some(Fault::MalformedClaims)
         );
     }
 }

@@ -1,7 +1,15 @@
 //! Per-request authentication and authorization failures, spoken as RFC 6750.
 //!
-//! Every description is a `&'static str` chosen here, so no part of a token,
-//! header or claim value can ever reach a response or a log line through it.
+//! Every failure is a [`Fault`]: a closed list of reasons. The status, the
+//! RFC 6750 error code, the description and the metric label each come from
+//! one `match` over it, so rewording a message never moves a metric, and a
+//! caller can act on the reason (`Fault::Expired` → refresh the session).
+//!
+//! Every description is a `&'static str` chosen here (or a guard's constant),
+//! so no part of a token, header or claim value can reach a response or a log
+//! line through it.
+
+use std::fmt;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,100 +19,310 @@ use crate::error::ErrorBody;
 /// The `realm` we announce in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "api";
 
-/// Why a request was not let through to its handler.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// No `Authorization` header at all: 401 with a bare challenge (RFC 6750 §3.1).
-    #[error("missing bearer token")]
-    MissingCredentials {
-        /// A token was sent where we never look (`?access_token=`), so say where it belongs.
-        token_in_query: bool,
-    },
-    /// The header is malformed: 400 `invalid_request`.
-    #[error("invalid request: {0}")]
-    InvalidRequest(&'static str),
-    /// The token is bad, expired or unverifiable: 401 `invalid_token`.
-    #[error("invalid token: {0}")]
-    InvalidToken(&'static str),
-    /// A verified caller lacks the role a route needs: 403 `insufficient_scope`.
-    #[error("insufficient scope: {0}")]
+/// A claim every access token must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequiredClaim {
+    /// `exp`
+    Exp,
+    /// `iss`
+    Iss,
+    /// `aud`
+    Aud,
+    /// `sub`
+    Sub,
+    /// `role`
+    Role,
+}
+
+/// Why a request was refused, as a closed list of reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    // No usable credentials: 401 with a bare challenge (RFC 6750 §3).
+    /// No `Authorization` header (or an empty one).
+    Missing,
+    /// No `Authorization` header, but a token-like query parameter: we say where it belongs.
+    TokenInQuery,
+    /// A scheme other than `Bearer` (`Basic`, a bare token, a misspelt scheme).
+    UnsupportedScheme,
+
+    // A malformed request: 400 invalid_request (RFC 6750 §3.1).
+    /// Two or more `Authorization` headers.
+    MultipleAuthorization,
+
+    // The scheme is Bearer but its credentials cannot be used: 401 invalid_token.
+    /// `Bearer` with nothing after it.
+    EmptyToken,
+    /// Whitespace, a second word, a list or a tab where one token belongs.
+    MalformedCredentials,
+    /// Bytes outside visible ASCII in the credentials.
+    NotVisibleAscii,
+    /// Longer than the token cap.
+    TooLarge,
+
+    // The token itself: 401 invalid_token.
+    /// Not three base64url segments.
+    Malformed,
+    /// The JOSE header is not a JSON object of the expected shape.
+    MalformedHeader,
+    /// The payload is not a JSON object.
+    MalformedClaims,
+    /// A JSON member name appears twice in the header or the claims (RFC 7515 §4).
+    DuplicateMember,
+    /// `typ` is not absent, `JWT` or `at+jwt` (RFC 8725 §3.11).
+    UnexpectedType,
+    /// A `crit` header parameter we do not understand (RFC 7515 §4.1.11).
+    CriticalHeader,
+    /// `alg: none`.
+    Unsigned,
+    /// An algorithm we have no key for, or one we never accept.
+    AlgorithmNotAllowed,
+    /// An algorithm we do not know.
+    UnsupportedAlgorithm,
+    /// The token's `alg` is not the one its JWKS key is bound to.
+    AlgorithmMismatch,
+    /// An asymmetric token without `kid`.
+    MissingKid,
+    /// A `kid` that is not in the JWKS, even after a refetch.
+    UnknownKey,
+    /// The signature is not valid base64url or has the wrong length.
+    MalformedSignature,
+    /// The signature does not verify.
+    BadSignature,
+    /// A Supabase API key (`sb_publishable_…`, `sb_secret_…`) sent as a token.
+    ApiKey,
+    /// A legacy `anon`/`service_role` API key JWT sent as a user token.
+    LegacyApiKey,
+    /// `exp` has passed (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// A required claim is absent.
+    MissingClaim(RequiredClaim),
+    /// `iss` is not one of the accepted issuers.
+    WrongIssuer,
+    /// `aud` contains none of the accepted audiences.
+    WrongAudience,
+    /// A known claim has the wrong JSON type or an unusable value.
+    BadClaim,
+    /// `sub` is not a hyphenated UUID.
+    SubNotUuid,
+
+    // After authentication.
+    /// The verified caller fails a guard: 403 insufficient_scope, with the guard's description.
     InsufficientScope(&'static str),
     /// The token needs JWKS keys we do not have (never fetched, or stale beyond
     /// the limit): 503 with `Retry-After`, since the token itself may be fine.
-    #[error("signing keys unavailable")]
     KeysUnavailable {
         /// Seconds the client should wait before retrying.
         retry_after_secs: u64,
     },
-    /// `AuthUser` was extracted on a route that has no `AuthLayer`: a programmer error.
-    #[error("AuthUser extracted on a route without AuthLayer")]
+    /// `AuthUser` was extracted on a route that has no `AuthLayer`: a programmer error, 500.
     MissingLayer,
 }
 
-impl AuthError {
-    /// The HTTP status this error is answered with.
-    pub fn status(&self) -> StatusCode {
+impl Fault {
+    /// The HTTP status this fault is answered with.
+    pub fn status(self) -> StatusCode {
         match self {
-            Self::MissingCredentials { .. } | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => match self.code() {
+                Some(Code::InvalidRequest) => StatusCode::BAD_REQUEST,
+                Some(Code::InsufficientScope) => StatusCode::FORBIDDEN,
+                Some(Code::InvalidToken) | None => StatusCode::UNAUTHORIZED,
+            },
         }
+    }
+
+    /// Not the client's fault: no challenge is sent.
+    fn is_outage(self) -> bool {
+        matches!(self, Self::KeysUnavailable { .. } | Self::MissingLayer)
     }
 
     /// The RFC 6750 error code, if the challenge carries one.
-    pub fn code(&self) -> Option<&'static str> {
+    pub fn code(self) -> Option<Code> {
         match self {
-            Self::MissingCredentials { .. } | Self::MissingLayer | Self::KeysUnavailable { .. } => None,
-            Self::InvalidRequest(_) => Some("invalid_request"),
-            Self::InvalidToken(_) => Some("invalid_token"),
-            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::Missing | Self::TokenInQuery | Self::UnsupportedScheme => None,
+            Self::KeysUnavailable { .. } | Self::MissingLayer => None,
+            Self::MultipleAuthorization => Some(Code::InvalidRequest),
+            Self::InsufficientScope(_) => Some(Code::InsufficientScope),
+            _ => Some(Code::InvalidToken),
         }
     }
 
-    /// A short description that is safe to show the client and to log.
-    pub fn description(&self) -> &'static str {
+    /// A short, fixed description that is safe to show the client and to log.
+    pub fn description(self) -> &'static str {
         match self {
-            Self::MissingCredentials {
-                token_in_query: false,
-            } => "missing bearer token",
-            Self::MissingCredentials { token_in_query: true } => {
+            Self::Missing => "missing bearer token",
+            Self::TokenInQuery => {
                 "tokens in the query string are not accepted; send Authorization: Bearer <token>"
             }
-            Self::InvalidRequest(d) | Self::InvalidToken(d) | Self::InsufficientScope(d) => d,
+            Self::UnsupportedScheme => "unsupported authorization scheme; send Authorization: Bearer <token>",
+            Self::MultipleAuthorization => "more than one Authorization header",
+            Self::EmptyToken => "empty bearer token",
+            Self::MalformedCredentials => "malformed bearer token",
+            Self::NotVisibleAscii => "bearer token is not visible ASCII",
+            Self::TooLarge => "token too large",
+            Self::Malformed => "malformed token",
+            Self::MalformedHeader => "malformed token header",
+            Self::MalformedClaims => "malformed claims",
+            Self::DuplicateMember => "duplicate JSON member in the token",
+            Self::UnexpectedType => "unexpected token type",
+            Self::CriticalHeader => "unsupported critical header parameter",
+            Self::Unsigned => "unsigned tokens are not accepted",
+            Self::AlgorithmNotAllowed => "algorithm not allowed",
+            Self::UnsupportedAlgorithm => "unsupported algorithm",
+            Self::AlgorithmMismatch => "algorithm does not match the key",
+            Self::MissingKid => "token has no kid",
+            Self::UnknownKey => "unknown signing key",
+            Self::MalformedSignature => "malformed signature",
+            Self::BadSignature => "invalid signature",
+            Self::ApiKey => "this is a Supabase API key, not a user access token",
+            Self::LegacyApiKey => "this is a Supabase API key (anon/service_role), not a user access token",
+            Self::Expired => "token expired",
+            Self::NotYetValid => "token not yet valid",
+            Self::IssuedInFuture => "token issued in the future",
+            Self::MissingClaim(RequiredClaim::Exp) => "missing exp claim",
+            Self::MissingClaim(RequiredClaim::Iss) => "missing iss claim",
+            Self::MissingClaim(RequiredClaim::Aud) => "missing aud claim",
+            Self::MissingClaim(RequiredClaim::Sub) => "missing sub claim",
+            Self::MissingClaim(RequiredClaim::Role) => "missing role claim",
+            Self::WrongIssuer => "invalid issuer",
+            Self::WrongAudience => "invalid audience",
+            Self::BadClaim => "a claim has an invalid type or value",
+            Self::SubNotUuid => "sub claim is not a UUID",
+            Self::InsufficientScope(description) => description,
             Self::KeysUnavailable { .. } => "signing keys are not available yet; retry shortly",
             Self::MissingLayer => "internal server error",
         }
     }
 
     /// A fixed, low-cardinality name for metrics (`auth_outcomes_total{outcome}`).
-    pub fn reason(&self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
-            Self::MissingCredentials { .. } => "missing",
-            Self::InvalidRequest(_) => "invalid_request",
+            Self::Missing | Self::TokenInQuery => "missing",
+            Self::UnsupportedScheme => "unsupported_scheme",
+            Self::MultipleAuthorization => "invalid_request",
+            Self::TooLarge => "too_large",
+            Self::EmptyToken
+            | Self::MalformedCredentials
+            | Self::NotVisibleAscii
+            | Self::Malformed
+            | Self::MalformedHeader
+            | Self::MalformedClaims
+            | Self::DuplicateMember
+            | Self::CriticalHeader => "malformed",
+            Self::UnexpectedType => "unexpected_type",
+            Self::Unsigned
+            | Self::AlgorithmNotAllowed
+            | Self::UnsupportedAlgorithm
+            | Self::AlgorithmMismatch => "bad_algorithm",
+            Self::MissingKid | Self::UnknownKey => "unknown_key",
+            Self::MalformedSignature | Self::BadSignature => "bad_signature",
+            Self::ApiKey | Self::LegacyApiKey => "api_key",
+            Self::Expired => "expired",
+            Self::NotYetValid | Self::IssuedInFuture => "not_yet_valid",
+            Self::MissingClaim(RequiredClaim::Iss) | Self::WrongIssuer => "wrong_issuer",
+            Self::MissingClaim(RequiredClaim::Aud) | Self::WrongAudience => "wrong_audience",
+            Self::MissingClaim(_) | Self::BadClaim | Self::SubNotUuid => "bad_claim",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::MissingLayer => "missing_layer",
-            Self::InvalidToken(d) => match *d {
-                "token expired" => "expired",
-                "token not yet valid" | "token issued in the future" => "not_yet_valid",
-                "invalid signature" | "malformed signature" => "bad_signature",
-                "invalid audience" | "missing aud claim" => "wrong_audience",
-                "invalid issuer" | "missing iss claim" => "wrong_issuer",
-                "unknown signing key" | "token has no kid" => "unknown_key",
-                "algorithm not allowed"
-                | "unsupported algorithm"
-                | "unsigned tokens are not accepted"
-                | "algorithm does not match the key" => "bad_algorithm",
-                d if d.contains("API key") => "api_key",
-                _ => "malformed",
-            },
         }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+/// An RFC 6750 §3.1 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Code {
+    /// `invalid_request`: the request itself is malformed (400).
+    InvalidRequest,
+    /// `invalid_token`: the credentials cannot be used; get a new token (401).
+    InvalidToken,
+    /// `insufficient_scope`: the caller is known but not allowed (403).
+    InsufficientScope,
+}
+
+impl Code {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// Why a request was not let through to its handler: a [`Fault`], answered as
+/// RFC 6750 JSON with a `WWW-Authenticate` challenge.
+///
+/// ```
+/// use axum_supabase_auth::auth::{AuthError, Fault};
+///
+/// fn should_refresh(error: &AuthError) -> bool {
+///     error.fault() == Fault::Expired
+/// }
+/// assert!(should_refresh(&Fault::Expired.into()));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthError {
+    fault: Fault,
+}
+
+impl From<Fault> for AuthError {
+    fn from(fault: Fault) -> Self {
+        Self { fault }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.fault.description())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl AuthError {
+    /// The reason.
+    pub fn fault(&self) -> Fault {
+        self.fault
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.fault.status()
+    }
+
+    /// The RFC 6750 error code on the wire, if the challenge carries one.
+    pub fn code(&self) -> Option<&'static str> {
+        self.fault.code().map(Code::as_str)
+    }
+
+    /// A short description that is safe to show the client and to log.
+    pub fn description(&self) -> &'static str {
+        self.fault.description()
+    }
+
+    /// A fixed, low-cardinality name for metrics.
+    pub fn reason(&self) -> &'static str {
+        self.fault.label()
     }
 
     fn challenge(&self) -> Option<String> {
-        if matches!(self, Self::MissingLayer | Self::KeysUnavailable { .. }) {
+        if self.fault.is_outage() {
             return None;
         }
         Some(match self.code() {
@@ -119,16 +337,16 @@ impl AuthError {
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        if matches!(self, Self::MissingLayer) {
+        if self.fault == Fault::MissingLayer {
             tracing::error!("AuthUser extracted on a route without AuthLayer; failing closed");
         }
-        let code = self.code().unwrap_or(match self {
-            Self::MissingLayer => "internal_error",
-            Self::KeysUnavailable { .. } => "temporarily_unavailable",
+        let code = self.code().unwrap_or(match self.fault {
+            Fault::MissingLayer => "internal_error",
+            Fault::KeysUnavailable { .. } => "temporarily_unavailable",
             _ => "unauthorized",
         });
         let mut response = (self.status(), ErrorBody::new(code, self.description())).into_response();
-        if let Self::KeysUnavailable { retry_after_secs } = self {
+        if let Fault::KeysUnavailable { retry_after_secs } = self.fault {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
@@ -145,17 +363,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_credentials_challenge_has_no_error_code() {
-        let err = AuthError::MissingCredentials {
-            token_in_query: false,
-        };
-        assert_eq!(err.challenge().as_deref(), Some("Bearer realm=\"api\""));
-        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    fn no_credentials_challenge_has_no_error_code() {
+        for fault in [Fault::Missing, Fault::TokenInQuery, Fault::UnsupportedScheme] {
+            let err = AuthError::from(fault);
+            assert_eq!(err.challenge().as_deref(), Some("Bearer realm=\"api\""));
+            assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        }
     }
 
     #[test]
     fn invalid_token_challenge_names_the_error() {
-        let err = AuthError::InvalidToken("token expired");
+        let err = AuthError::from(Fault::Expired);
         assert_eq!(
             err.challenge().as_deref(),
             Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token expired\"")
@@ -163,11 +381,28 @@ mod tests {
     }
 
     #[test]
-    fn missing_layer_is_a_500_without_challenge() {
+    fn statuses_follow_rfc_6750() {
+        assert_eq!(Fault::MultipleAuthorization.status(), StatusCode::BAD_REQUEST);
+        for fault in [
+            Fault::EmptyToken,
+            Fault::MalformedCredentials,
+            Fault::TooLarge,
+            Fault::BadSignature,
+        ] {
+            assert_eq!(fault.status(), StatusCode::UNAUTHORIZED, "{fault:?}");
+            assert_eq!(fault.code(), Some(Code::InvalidToken), "{fault:?}");
+        }
+        assert_eq!(Fault::InsufficientScope("x").status(), StatusCode::FORBIDDEN);
         assert_eq!(
-            AuthError::MissingLayer.status(),
-            StatusCode::INTERNAL_SERVER_ERROR
+            Fault::KeysUnavailable { retry_after_secs: 1 }.status(),
+            StatusCode::SERVICE_UNAVAILABLE
         );
-        assert!(AuthError::MissingLayer.challenge().is_none());
+    }
+
+    #[test]
+    fn missing_layer_is_a_500_without_challenge() {
+        let err = AuthError::from(Fault::MissingLayer);
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(err.challenge().is_none());
     }
 }

@@ -15,7 +15,7 @@ use tower::{Layer, Service};
 
 use super::bearer::bearer_token;
 use super::user::AuthState;
-use super::{AuthError, TokenVerifier};
+use super::{Fault, TokenVerifier};
 
 /// Whether a request without credentials may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,8 @@ impl AuthLayer {
         }
     }
 
-    /// No token → the handler's `Option<AuthUser>` is `None`; a bad token is still a 401.
+    /// No token → the handler's `Option<AuthUser>` is `None`. A bad token, or
+    /// credentials in another scheme (`Basic …`), are still a 401.
     pub fn optional(verifier: TokenVerifier) -> Self {
         Self {
             verifier,
@@ -100,16 +101,15 @@ where
         let verifier = self.verifier.clone();
         let mode = self.mode;
         Box::pin(async move {
-            let outcome = match bearer_token(request.headers()) {
+            let outcome = match bearer_token(request.headers(), verifier.max_token_len()) {
                 Err(error) => Err(error),
                 Ok(Some(token)) => verifier.verify(token).await.map(|user| {
                     tracing::Span::current().record("user.sub", tracing::field::display(user.sub));
                     AuthState::User(user)
                 }),
                 Ok(None) if mode == Mode::Optional => Ok(AuthState::Anonymous),
-                Ok(None) => Err(AuthError::MissingCredentials {
-                    token_in_query: token_in_query(&request),
-                }),
+                Ok(None) if token_in_query(&request) => Err(Fault::TokenInQuery.into()),
+                Ok(None) => Err(Fault::Missing.into()),
             };
             match outcome {
                 Ok(state) => {

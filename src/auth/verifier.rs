@@ -14,13 +14,13 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde_json::Value;
 
 use super::cache::TokenCache;
-use super::claims::{ClaimRules, WireClaims, validate};
+use super::claims::{ClaimRules, validate};
+use super::json::{self, JsonError};
 use super::jwks::{JwksCache, JwksKey, KeyLookup};
-use super::{AuthError, AuthUser};
+use super::{AuthError, AuthUser, Fault};
 use crate::config::JwtConfig;
 use crate::unix_now;
 
@@ -35,6 +35,7 @@ struct Inner {
     jwks: Option<JwksCache>,
     cache: Option<TokenCache>,
     rules: ClaimRules,
+    max_token_len: usize,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -47,15 +48,51 @@ impl std::fmt::Debug for TokenVerifier {
     }
 }
 
-/// The parts of the JOSE header we read. `jku`, `x5u`, `jwk` and `x5c` are
-/// deliberately absent: a token never tells us where to find its key.
-#[derive(Deserialize)]
+/// The parts of the JOSE header we act on. `jku`, `x5u`, `jwk` and `x5c` are
+/// deliberately ignored: a token never tells us where to find its key.
 struct JoseHeader {
     alg: String,
-    #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
-    crit: Option<IgnoredAny>,
+}
+
+impl JoseHeader {
+    /// Parses the decoded header strictly: a JSON object with a string `alg`,
+    /// a string `kid` if any, an access-token `typ` if any, and no `crit`.
+    fn parse(bytes: &[u8]) -> Result<Self, Fault> {
+        let mut header = json::object(bytes).map_err(|e| match e {
+            JsonError::Duplicate => Fault::DuplicateMember,
+            JsonError::Invalid => Fault::MalformedHeader,
+        })?;
+        let Some(Value::String(alg)) = header.remove("alg") else {
+            return Err(Fault::MalformedHeader);
+        };
+        let kid = match header.remove("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid),
+            Some(_) => return Err(Fault::MalformedHeader),
+        };
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(typ)) if is_access_token_type(typ) => {}
+            Some(_) => return Err(Fault::UnexpectedType),
+        }
+        if header.contains_key("crit") {
+            return Err(Fault::CriticalHeader);
+        }
+        Ok(Self { alg, kid })
+    }
+}
+
+/// RFC 8725 §3.11 explicit typing: `JWT` (what GoTrue writes) or RFC 9068's
+/// `at+jwt`, in any case, with or without the `application/` prefix that
+/// RFC 7515 §4.1.9 lets a producer omit.
+fn is_access_token_type(typ: &str) -> bool {
+    let bytes = typ.as_bytes();
+    let bare = match bytes.len().checked_sub(12) {
+        Some(_) if bytes[..12].eq_ignore_ascii_case(b"application/") => &bytes[12..],
+        _ => bytes,
+    };
+    bare.eq_ignore_ascii_case(b"jwt") || bare.eq_ignore_ascii_case(b"at+jwt")
 }
 
 /// The key a token's header selected.
@@ -77,9 +114,10 @@ impl TokenVerifier {
                 cache: (config.cache_size > 0).then(|| TokenCache::new(config.cache_size, leeway)),
                 rules: ClaimRules {
                     issuers: config.issuers.clone(),
-                    audience: config.audience.clone(),
+                    audiences: config.audiences.clone(),
                     leeway,
                 },
+                max_token_len: config.max_token_bytes,
             }),
         })
     }
@@ -123,6 +161,11 @@ impl TokenVerifier {
         self.verify_at(token, unix_now()).await
     }
 
+    /// The longest token this verifier accepts; longer ones fail with [`Fault::TooLarge`].
+    pub fn max_token_len(&self) -> usize {
+        self.inner.max_token_len
+    }
+
     /// The configured key sources, for `/readyz`.
     pub fn key_sources(&self) -> Vec<&'static str> {
         let mut sources = Vec::with_capacity(2);
@@ -136,6 +179,9 @@ impl TokenVerifier {
     }
 
     async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+        if token.len() > self.inner.max_token_len {
+            return Err(Fault::TooLarge.into());
+        }
         let Some(cache) = &self.inner.cache else {
             return self.verify_timed(token, now).await;
         };
@@ -165,23 +211,19 @@ impl TokenVerifier {
 
     /// The full check: header, key, signature, claims.
     async fn verify_uncached(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
-        use AuthError::InvalidToken as Invalid;
         if token.starts_with("sb_publishable_") || token.starts_with("sb_secret_") {
-            return Err(Invalid("this is a Supabase API key, not a user access token"));
+            return Err(Fault::ApiKey.into());
         }
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(Invalid("malformed token"));
+            return Err(Fault::Malformed.into());
         };
         if header.is_empty() || payload.is_empty() {
-            return Err(Invalid("malformed token"));
+            return Err(Fault::Malformed.into());
         }
-        let header: JoseHeader = decode_json(header).ok_or(Invalid("malformed token header"))?;
-        if header.crit.is_some() {
-            return Err(Invalid("unsupported critical header parameter"));
-        }
+        let header = JoseHeader::parse(&decode(header).ok_or(Fault::MalformedHeader)?)?;
         let selected = self.key_for(&header).await?;
         let (key, alg) = match &selected {
             Selected::Hmac(key) => (*key, Algorithm::HS256),
@@ -190,11 +232,11 @@ impl TokenVerifier {
         let message = &token[..token.len() - signature.len() - 1];
         match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
             Ok(true) => {}
-            Ok(false) => return Err(Invalid("invalid signature")),
-            Err(_) => return Err(Invalid("malformed signature")),
+            Ok(false) => return Err(Fault::BadSignature.into()),
+            Err(_) => return Err(Fault::MalformedSignature.into()),
         }
-        let claims: WireClaims = decode_json(payload).ok_or(Invalid("malformed claims"))?;
-        let v = validate(claims, &self.inner.rules, now)?;
+        let payload = decode(payload).ok_or(Fault::MalformedClaims)?;
+        let v = validate(payload, &self.inner.rules, now)?;
         Ok(AuthUser {
             sub: v.sub,
             email: v.email,
@@ -205,43 +247,111 @@ impl TokenVerifier {
 
     /// Pins the algorithm: the header may only name an algorithm we hold a key for,
     /// and a JWKS key only verifies the one algorithm it is bound to.
-    async fn key_for(&self, header: &JoseHeader) -> Result<Selected<'_>, AuthError> {
-        use AuthError::InvalidToken as Invalid;
+    async fn key_for(&self, header: &JoseHeader) -> Result<Selected<'_>, Fault> {
         match header.alg.as_str() {
             "HS256" => self
                 .inner
                 .hs256
                 .as_ref()
                 .map(Selected::Hmac)
-                .ok_or(Invalid("algorithm not allowed")),
+                .ok_or(Fault::AlgorithmNotAllowed),
             "ES256" | "RS256" | "EdDSA" => {
-                let jwks = self.inner.jwks.as_ref().ok_or(Invalid("algorithm not allowed"))?;
+                let jwks = self.inner.jwks.as_ref().ok_or(Fault::AlgorithmNotAllowed)?;
                 let kid = header
                     .kid
                     .as_deref()
                     .filter(|k| !k.is_empty())
-                    .ok_or(Invalid("token has no kid"))?;
+                    .ok_or(Fault::MissingKid)?;
                 match jwks.key(kid).await {
                     KeyLookup::Found(key) if header.alg.parse::<Algorithm>().ok() == Some(key.alg) => {
                         Ok(Selected::Jwks(key))
                     }
-                    KeyLookup::Found(_) => Err(Invalid("algorithm does not match the key")),
-                    KeyLookup::Unknown => Err(Invalid("unknown signing key")),
-                    KeyLookup::Unavailable { retry_after } => Err(AuthError::KeysUnavailable {
+                    KeyLookup::Found(_) => Err(Fault::AlgorithmMismatch),
+                    KeyLookup::Unknown => Err(Fault::UnknownKey),
+                    KeyLookup::Unavailable { retry_after } => Err(Fault::KeysUnavailable {
                         retry_after_secs: retry_after.as_secs().max(1),
                     }),
                 }
             }
-            "none" | "None" | "NONE" => Err(Invalid("unsigned tokens are not accepted")),
+            "none" | "None" | "NONE" => Err(Fault::Unsigned),
             "HS384" | "HS512" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES384" => {
-                Err(Invalid("algorithm not allowed"))
+                Err(Fault::AlgorithmNotAllowed)
             }
-            _ => Err(Invalid("unsupported algorithm")),
+            _ => Err(Fault::UnsupportedAlgorithm),
         }
     }
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
-    serde_json::from_slice(&bytes).ok()
+fn decode(segment: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(segment).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_token_types() {
+        for typ in [
+            "JWT",
+            "jwt",
+            "at+jwt",
+            "AT+JWT",
+            "application/jwt",
+            "Application/At+JWT",
+        ] {
+            assert!(is_access_token_type(typ), "{typ}");
+        }
+        for typ in [
+            "",
+            "JWS",
+            "dpop+jwt",
+            "secevent+jwt",
+            "application/",
+            "application/dpop+jwt",
+            "jwt ",
+            "x/jwt",
+        ] {
+            assert!(!is_access_token_type(typ), "{typ}");
+        }
+    }
+
+    #[test]
+    fn headers_are_parsed_strictly() {
+        let parse = |json: &str| JoseHeader::parse(json.as_bytes()).map(|h| (h.alg, h.kid));
+        assert_eq!(
+            parse(r#"{"alg":"HS256","typ":"JWT"}"#),
+            Ok(("HS256".into(), None))
+        );
+        assert_eq!(
+            parse(r#"{"alg":"ES256","kid":"k"}"#),
+            Ok(("ES256".into(), Some("k".into())))
+        );
+        assert_eq!(
+            parse(r#"{"alg":"HS256","typ":7}"#).err(),
+            Some(Fault::UnexpectedType)
+        );
+        assert_eq!(
+            parse(r#"{"alg":"HS256","typ":null}"#).err(),
+            Some(Fault::UnexpectedType)
+        );
+        assert_eq!(
+            parse(r#"{"alg":"HS256","typ":"dpop+jwt"}"#).err(),
+            Some(Fault::UnexpectedType)
+        );
+        assert_eq!(
+            parse(r#"{"alg":"HS256","crit":["b64"]}"#).err(),
+            Some(Fault::CriticalHeader)
+        );
+        assert_eq!(
+            parse(r#"{"alg":"HS256","alg":"none"}"#).err(),
+            Some(Fault::DuplicateMember)
+        );
+        assert_eq!(parse(r#"{"alg":7}"#).err(), Some(Fault::MalformedHeader));
+        assert_eq!(
+            parse(r#"{"alg":"HS256","kid":1}"#).err(),
+            Some(Fault::MalformedHeader)
+        );
+        assert_eq!(parse(r#"{"typ":"JWT"}"#).err(), Some(Fault::MalformedHeader));
+    }
 }

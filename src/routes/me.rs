@@ -4,7 +4,7 @@ use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::{Aal, Admin, AuthUser, RequireRole, Role};
+use crate::auth::{Aal, Aal2, Admin, AuthUser, NotAnonymous, Require, RequireRole, Requirement, Role};
 
 /// The caller's identity, as `/api/me` returns it.
 #[derive(Debug, Serialize)]
@@ -54,4 +54,31 @@ pub(super) async fn greeting(user: Option<AuthUser>) -> Json<serde_json::Value> 
 /// `GET /api/admin`: only for the custom role `admin` (403 otherwise).
 pub(super) async fn admin(admin: RequireRole<Admin>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true, "sub": admin.sub }))
+}
+
+/// The Supabase RBAC pattern: a custom access-token hook adds a `user_role`
+/// claim, and this rule admits `moderator` and `admin`.
+#[derive(Debug)]
+pub struct Moderator;
+
+impl Requirement for Moderator {
+    const DESCRIPTION: &'static str = "the moderator or admin user_role is required";
+    fn allows(user: &AuthUser) -> bool {
+        matches!(user.extra_str("user_role"), Some("moderator" | "admin"))
+    }
+}
+
+/// `GET /api/moderation`: only when the `user_role` claim is `moderator` or `admin` (403 otherwise).
+pub(super) async fn moderation(user: Require<Moderator>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true, "sub": user.sub, "user_role": user.extra_str("user_role") }))
+}
+
+/// `GET /api/account`: signed-in users with a real account; anonymous sign-ins get 403.
+pub(super) async fn account(user: Require<NotAnonymous>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true, "sub": user.sub }))
+}
+
+/// `GET /api/sensitive`: only after MFA (`aal2`); an `aal1` session gets 403 and is told to step up.
+pub(super) async fn sensitive(user: Require<Aal2>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true, "sub": user.sub }))
 }

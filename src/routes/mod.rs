@@ -9,7 +9,7 @@ use axum::routing::get;
 use crate::auth::AuthLayer;
 use crate::state::AppState;
 
-pub use me::Me;
+pub use me::{Me, Moderator};
 
 /// All routes. Auth sits on the `/api` routes through `route_layer`, so unknown
 /// paths stay 404 and a wrong method stays 405 without touching the token.
@@ -18,6 +18,9 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     let protected = Router::new()
         .route("/api/me", get(me::me))
         .route("/api/admin", get(me::admin))
+        .route("/api/moderation", get(me::moderation))
+        .route("/api/account", get(me::account))
+        .route("/api/sensitive", get(me::sensitive))
         .route_layer(AuthLayer::required(state.verifier.clone()));
     let optional = Router::new()
         .route("/api/greeting", get(me::greeting))

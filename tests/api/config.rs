@@ -41,8 +41,10 @@ fn a_hosted_project_config_derives_the_issuer() {
         config.jwt.issuers,
         vec!["https://abc.supabase.co/auth/v1".to_owned()]
     );
-    assert_eq!(config.jwt.audience, "authenticated");
+    assert_eq!(config.jwt.audiences, ["authenticated"]);
     assert_eq!(config.jwt.leeway_secs, 30);
+    assert_eq!(config.serve.max_header_bytes, 32 * 1024);
+    assert_eq!(config.jwt.max_token_bytes, 32 * 1024);
     assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
     assert_eq!(config.log_format, LogFormat::Pretty);
     assert!(config.cors_allowed_origins.is_empty());
@@ -66,7 +68,8 @@ fn overrides_are_read() {
             "JWT_ISSUER",
             "https://auth.example.com/auth/v1, https://abc.supabase.co/auth/v1",
         ),
-        ("JWT_AUDIENCE", "my-api"),
+        ("JWT_AUDIENCE", "my-api, authenticated"),
+        ("MAX_HEADER_BYTES", "65536"),
         ("JWT_LEEWAY_SECS", "5"),
         ("PORT", "8080"),
         (
@@ -78,7 +81,12 @@ fn overrides_are_read() {
     ]));
     let config = load(&vars, false).unwrap();
     assert_eq!(config.jwt.issuers.len(), 2);
-    assert_eq!(config.jwt.audience, "my-api");
+    assert_eq!(config.jwt.audiences, ["my-api", "authenticated"]);
+    assert_eq!(config.serve.max_header_bytes, 65536);
+    assert_eq!(
+        config.jwt.max_token_bytes, 65536,
+        "the token cap follows the header limit"
+    );
     assert_eq!(config.jwt.leeway_secs, 5);
     assert_eq!(config.bind_addr.to_string(), "0.0.0.0:8080");
     assert_eq!(config.cors_allowed_origins.len(), 2);
@@ -159,6 +167,10 @@ fn other_bad_values_are_named() {
         ("LOG_FORMAT", "xml"),
         ("RUST_LOG", "debug,[[["),
         ("JWT_ISSUER", " , "),
+        ("JWT_AUDIENCE", ","),
+        ("MAX_HEADER_BYTES", "4096"),
+        ("MAX_HEADER_BYTES", "2000000"),
+        ("MAX_HEADER_BYTES", "32k"),
     ] {
         let mut vars = base();
         vars.insert(var.into(), value.into());

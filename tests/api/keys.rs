@@ -15,6 +15,15 @@ pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// An HS256 JWS over any header and payload bytes, valid or not as JSON:
+/// for the strict-parsing tests, which need what no JSON library writes.
+pub fn hs256_raw(secret: &[u8], header: &[u8], payload: &[u8]) -> String {
+    let message = format!("{}.{}", b64(header), b64(payload));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let tag = aws_lc_rs::hmac::sign(&key, message.as_bytes());
+    format!("{message}.{}", b64(tag.as_ref()))
+}
+
 /// A test-only signing key, generated fresh.
 pub enum SigningKey {
     Es256(EcdsaKeyPair),

@@ -102,6 +102,45 @@ async fn oversized_headers_are_431() {
 }
 
 #[tokio::test]
+async fn a_20_kb_token_passes_the_socket_and_a_bigger_header_is_431() {
+    let test_app = TestApp::new();
+    let addr = start(
+        axum_supabase_auth::app(&test_app.config).unwrap(),
+        test_app.config.serve.clone(),
+    )
+    .await;
+    let notes: Vec<String> = (0..145).map(|i| format!("{i:04}-{}", "m".repeat(95))).collect();
+    let token = test_app.sign(
+        test_app
+            .token()
+            .claim("user_metadata", serde_json::json!({ "notes": notes })),
+    );
+    assert!(token.len() > 19_000, "{}", token.len());
+    let send = |authorization: String| async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/me HTTP/1.1\r\nHost: localhost\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+        );
+        let _ = stream.write_all(request.as_bytes()).await;
+        read_until_closed(&mut stream, Duration::from_secs(5)).await.0
+    };
+    let ok = send(format!("Bearer {token}")).await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200"),
+        "{}",
+        ok.lines().next().unwrap_or("")
+    );
+    assert!(ok.contains("ada@example.com"));
+    // Over the 32 KiB default header limit: hyper answers before any parsing of ours.
+    let too_big = send(format!("Bearer {token}{}", "a".repeat(16 * 1024))).await;
+    assert!(
+        too_big.starts_with("HTTP/1.1 431"),
+        "{}",
+        too_big.lines().next().unwrap_or("")
+    );
+}
+
+#[tokio::test]
 async fn connections_beyond_the_cap_are_closed_at_once() {
     let options = ServeOptions {
         max_connections: 2,

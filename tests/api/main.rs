@@ -8,6 +8,7 @@ mod keys;
 mod binary;
 mod cache;
 mod config;
+mod conformance;
 mod cors;
 mod fuzz_corpus;
 mod health;

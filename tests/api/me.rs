@@ -70,11 +70,13 @@ async fn optional_login_route_greets_guests_and_users_but_refuses_bad_tokens() {
     app.get_bearer("/api/greeting", &app.sign(app.token().expires_in(-3600)))
         .await
         .assert_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "token expired");
+    // Credentials in another scheme are refused, not ignored: the client meant to sign in.
     app.get_with_auth("/api/greeting", "Basic abc")
         .await
-        .assert_bearer_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "authorization scheme must be Bearer",
-        );
+        .assert_no_credentials("unsupported authorization scheme; send Authorization: Bearer <token>");
+    // An empty header carries no credentials at all.
+    assert_eq!(
+        app.get_with_auth("/api/greeting", "").await.json()["message"],
+        "hello, guest"
+    );
 }

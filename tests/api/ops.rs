@@ -101,7 +101,7 @@ async fn healthcheck_subcommand_and_startup_line() {
     assert_eq!(startup["message"], "starting");
     assert_eq!(startup["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(startup["addr"], bind);
-    assert_eq!(startup["audience"], "authenticated");
+    assert!(startup["audiences"].as_str().unwrap().contains("authenticated"));
     assert_eq!(startup["leeway_secs"], 30);
     assert!(startup["key_sources"].as_str().unwrap().contains("hs256"));
     assert!(

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # Build: a static (musl) binary. Dependencies compile in their own layer, so a
-# source change rebuilds only our crate. musl-tools gives cc for the C parts
+# source change rebuilds only our two crates (the axum-supabase library and the server). musl-tools gives cc for the C parts
 # (aws-lc, mimalloc).
 FROM rust:1.95-slim-bookworm AS builder
 ARG TARGET=x86_64-unknown-linux-musl
@@ -16,13 +16,16 @@ WORKDIR /app
 # .cargo/config.toml carries the C flags for mimalloc (it says why).
 COPY .cargo ./.cargo
 COPY Cargo.toml Cargo.lock ./
+COPY crates/axum-supabase/Cargo.toml ./crates/axum-supabase/
 # Stubs: the manifest names a bench, and the dependency layer needs no sources.
-RUN mkdir src benches \
+RUN mkdir -p src benches crates/axum-supabase/src \
     && printf '//! Stub.\nfn main() {}\n' > src/main.rs \
     && echo 'fn main() {}' > benches/verify.rs \
     && echo '//! Stub.' > src/lib.rs \
+    && echo '//! Stub.' > crates/axum-supabase/src/lib.rs \
     && cargo build --release --locked --target "$TARGET" \
-    && rm -rf src "target/$TARGET/release/.fingerprint/axum-supabase-auth-"*
+    && rm -rf src crates/axum-supabase/src "target/$TARGET/release/.fingerprint/axum-supabase-"*
+COPY crates ./crates
 COPY src ./src
 RUN cargo build --release --locked --target "$TARGET" \
     && cp "target/$TARGET/release/axum-supabase-auth" /axum-supabase-auth \

@@ -13,9 +13,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Request, header};
 use axum::routing::get;
-use axum_supabase_auth::auth::{DEFAULT_MAX_TOKEN_BYTES, JwksConfig, TokenVerifier, bearer_token};
-use axum_supabase_auth::config::{Config, JwtConfig};
-use axum_supabase_auth::token::Token;
+use axum_supabase::__private::bearer_token;
+use axum_supabase::testing::Token;
+use axum_supabase::{DEFAULT_MAX_TOKEN_BYTES, SupabaseAuth};
+use axum_supabase_auth::config::Config;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
@@ -29,6 +30,7 @@ mod twin;
 use keys::SigningKey;
 
 const SECRET: &str = "bench-secret-generated-for-benchmarks-only-0123456789";
+const BASE_URL: &str = "https://bench.supabase.co";
 const ISSUER: &str = "https://bench.supabase.co/auth/v1";
 
 fn runtime() -> Runtime {
@@ -61,11 +63,14 @@ async fn jwks_server(keys: &[(&SigningKey, &str)]) -> String {
     url
 }
 
-fn verifier(rt: &Runtime, jwks_url: &str, cache_size: usize) -> TokenVerifier {
-    let mut config = JwtConfig::new(SECRET, vec![ISSUER.to_owned()], "authenticated", 30);
-    config.jwks = Some(JwksConfig::new(jwks_url));
-    config.cache_size = cache_size;
-    let verifier = TokenVerifier::new(&config).expect("verifier");
+fn verifier(rt: &Runtime, jwks_url: &str, cache_size: usize) -> SupabaseAuth {
+    let verifier = SupabaseAuth::builder()
+        .project_url(BASE_URL)
+        .jwt_secret(SECRET)
+        .jwks_url(jwks_url)
+        .cache_size(cache_size)
+        .build()
+        .expect("verifier");
     rt.block_on(async { verifier.jwks().expect("jwks").refresh_now().await.expect("fetch") });
     verifier
 }
@@ -112,7 +117,7 @@ fn header_parse(c: &mut Criterion) {
 fn request(c: &mut Criterion) {
     let rt = runtime();
     let mut config = Config::for_tests(SECRET);
-    config.jwt.issuers = vec![ISSUER.to_owned()];
+    config.auth.project_url(BASE_URL);
     let state = axum_supabase_auth::state::AppState::new(&config).expect("state");
     let router = axum_supabase_auth::routes::router(state, false).merge(twin::router());
     let app = axum_supabase_auth::startup::with_middleware(router, &config);

@@ -17,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(false)?;
     let state = AppState::new(&config)?;
-    state.verifier.spawn_background();
+    state.verifier.start();
     let router = routes::router(state, false).merge(twin::router());
     let app = startup::with_middleware(router, &config);
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;

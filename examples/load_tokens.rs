@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use axum_supabase_auth::token::Token;
+use axum_supabase::testing::Token;
 
 #[path = "../tests/api/keys.rs"]
 #[allow(dead_code, unreachable_pub)]

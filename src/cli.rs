@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::config::{Config, MetricsEndpoint};
 use crate::state::AppState;
-use crate::token::Token;
 use crate::{routes, startup, telemetry};
+use axum_supabase::SupabaseAuth;
+use axum_supabase::testing::Token;
 
 /// An Axum API that verifies Supabase Auth access tokens.
 #[derive(Debug, Parser)]
@@ -82,16 +83,16 @@ fn load_config(dev: bool) -> Result<Config, ExitCode> {
 }
 
 /// A user token for the configured issuer and (first) audience, not yet signed.
-fn config_token(config: &Config) -> Option<Token> {
-    let issuer = config.jwt.issuers.first()?;
-    let audience = config.jwt.audiences.first()?;
+fn config_token(auth: &SupabaseAuth) -> Option<Token> {
+    let issuer = auth.issuers().first()?;
+    let audience = auth.audiences().first()?;
     Some(Token::user().issuer(issuer).audience(audience.as_str()))
 }
 
-fn dev_token(config: &Config) -> Option<String> {
-    config_token(config)?
+fn dev_token(config: &Config, auth: &SupabaseAuth) -> Option<String> {
+    config_token(auth)?
         .email("dev@example.com")
-        .sign(config.jwt.secret_bytes()?)
+        .sign(config.auth.jwt_secret_bytes()?)
         .ok()
 }
 
@@ -134,22 +135,22 @@ async fn run_server(config: Config) -> ExitCode {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %addr,
-        issuers = ?config.jwt.issuers,
-        audiences = ?config.jwt.audiences,
+        issuers = ?state.verifier.issuers(),
+        audiences = ?state.verifier.audiences(),
         key_sources = ?state.verifier.key_sources(),
-        leeway_secs = config.jwt.leeway_secs,
-        cache_size = config.jwt.cache_size,
-        jwks_url = config.jwt.jwks.as_ref().map(|j| j.url.as_str()),
+        leeway_secs = state.verifier.leeway_secs(),
+        cache_size = state.verifier.cache_capacity(),
+        jwks_url = state.verifier.jwks().map(|j| j.url()),
         metrics = ?config.metrics,
         "starting"
     );
-    if config.jwt.uses_dev_secret() {
-        dev_hint(&config, addr);
+    if config.auth.uses_dev_secret() {
+        dev_hint(&config, &state.verifier, addr);
     }
     if state.verifier.jwks().is_some() {
         spawn_purge_on_sighup(state.clone());
     }
-    state.verifier.spawn_background();
+    state.verifier.start();
     if let MetricsEndpoint::Separate(metrics_addr) = config.metrics {
         match TcpListener::bind(metrics_addr).await {
             Ok(l) => {
@@ -178,12 +179,12 @@ async fn run_server(config: Config) -> ExitCode {
     clippy::print_stdout,
     reason = "the dev-mode curl line is meant for the terminal, not the logs"
 )]
-fn dev_hint(config: &Config, addr: SocketAddr) {
+fn dev_hint(config: &Config, auth: &SupabaseAuth, addr: SocketAddr) {
     tracing::warn!(
         "DEV MODE: verifying with the Supabase CLI's well-known local JWT secret. \
          Anyone can mint tokens for it. Never use it outside your machine."
     );
-    if let Some(token) = dev_token(config) {
+    if let Some(token) = dev_token(config, auth) {
         println!(
             "\nTry it (token valid for 1 hour):\n  curl -s -H \"Authorization: Bearer {token}\" http://{addr}/api/me\n"
         );
@@ -217,7 +218,14 @@ fn mint(args: MintArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Some(token) = config_token(&config) else {
+    let auth = match config.auth.build() {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("error: {}", crate::config::ConfigError::from(e));
+            return ExitCode::from(2);
+        }
+    };
+    let Some(token) = config_token(&auth) else {
         eprintln!("error: JWT_ISSUER or JWT_AUDIENCE lists nothing");
         return ExitCode::from(2);
     };
@@ -232,7 +240,7 @@ fn mint(args: MintArgs) -> ExitCode {
     if let Some(email) = &args.email {
         token = token.email(email);
     }
-    let Some(secret) = config.jwt.secret_bytes() else {
+    let Some(secret) = config.auth.jwt_secret_bytes() else {
         eprintln!("error: SUPABASE_JWT_SECRET is not set: mint signs with the HS256 secret");
         return ExitCode::from(2);
     };

@@ -1,57 +1,31 @@
 //! The one JSON error shape every failure is answered with.
 //!
-//! Handlers and our own middleware build [`ErrorBody`] directly. Responses made
+//! Handlers and our own middleware build [`ErrorBody`] (the library's rejection body) directly. Responses made
 //! by layers we don't own (the router's 404/405, tower-http's timeout and body
 //! limit) arrive without a JSON body; [`json_error_body`] gives them one, so a
 //! frontend can always read `error` and `error_description`.
 
-use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+pub use axum_supabase::ErrorBody;
 
-/// `{"error": "...", "error_description": "..."}`, as in RFC 6749 §5.2 and RFC 6750.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ErrorBody {
-    /// A short machine-readable code, such as `invalid_token` or `not_found`.
-    pub error: &'static str,
-    /// A human-readable sentence; never contains request data.
-    pub error_description: &'static str,
-}
-
-impl ErrorBody {
-    /// Builds a body from a code and a description.
-    pub fn new(error: &'static str, error_description: &'static str) -> Self {
-        Self {
-            error,
-            error_description,
+/// The body for a status that no handler of ours described.
+pub fn body_for_status(status: StatusCode) -> ErrorBody {
+    match status {
+        StatusCode::NOT_FOUND => ErrorBody::new("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ErrorBody::new("method_not_allowed", "method not allowed for this resource")
         }
-    }
-
-    /// The body for a status that no handler of ours described.
-    pub fn for_status(status: StatusCode) -> Self {
-        match status {
-            StatusCode::NOT_FOUND => Self::new("not_found", "no such resource"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                Self::new("method_not_allowed", "method not allowed for this resource")
-            }
-            StatusCode::REQUEST_TIMEOUT => Self::new("request_timeout", "the request took too long"),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new("payload_too_large", "request body too large"),
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-                Self::new("request_header_fields_too_large", "request headers too large")
-            }
-            StatusCode::SERVICE_UNAVAILABLE => {
-                Self::new("service_unavailable", "the service is temporarily unavailable")
-            }
-            s if s.is_server_error() => Self::new("internal_error", "internal server error"),
-            _ => Self::new("bad_request", "the request could not be processed"),
+        StatusCode::REQUEST_TIMEOUT => ErrorBody::new("request_timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorBody::new("payload_too_large", "request body too large"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ErrorBody::new("request_header_fields_too_large", "request headers too large")
         }
-    }
-}
-
-impl IntoResponse for ErrorBody {
-    fn into_response(self) -> Response {
-        Json(self).into_response()
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ErrorBody::new("service_unavailable", "the service is temporarily unavailable")
+        }
+        s if s.is_server_error() => ErrorBody::new("internal_error", "internal server error"),
+        _ => ErrorBody::new("bad_request", "the request could not be processed"),
     }
 }
 
@@ -66,7 +40,7 @@ pub fn json_error_body(response: Response) -> Response {
     let (mut parts, _body) = response.into_parts();
     parts.headers.remove(header::CONTENT_TYPE);
     parts.headers.remove(header::CONTENT_LENGTH);
-    (parts, ErrorBody::for_status(status)).into_response()
+    (parts, body_for_status(status)).into_response()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -81,7 +55,7 @@ pub fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Resp
     tracing::error!("handler panicked; answered 500");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorBody::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+        body_for_status(StatusCode::INTERNAL_SERVER_ERROR),
     )
         .into_response()
 }

@@ -1,5 +1,6 @@
-//! Prometheus metrics: requests by route and status, auth outcomes by reason,
-//! the latency of full verifications (cache misses), and the JWKS cache's state.
+//! The Prometheus exporter: requests by route and status here; auth outcomes
+//! by reason and the latency of full verifications come from the library
+//! through the `metrics` facade; the JWKS cache's state is read at scrape time.
 //!
 //! Labels are only matched routes, status codes and fixed reason names: never a
 //! token, a `sub` or an email, so cardinality stays bounded and nothing leaks.
@@ -64,16 +65,6 @@ fn status_label(status: StatusCode) -> metrics::SharedString {
         503 => "503".into(),
         other => other.to_string().into(),
     }
-}
-
-/// Records one authentication outcome (`ok` or a fixed failure reason).
-pub fn auth_outcome(outcome: &'static str) {
-    metrics::counter!("auth_outcomes_total", "outcome" => outcome).increment(1);
-}
-
-/// Records how long one full verification (a cache miss) took.
-pub fn verify_latency(elapsed: Duration) {
-    metrics::histogram!("auth_verify_duration_seconds").record(elapsed);
 }
 
 /// `GET /metrics` in the Prometheus text format.

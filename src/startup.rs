@@ -39,14 +39,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// inside the trace so the logged status is the one sent.
 ///
 /// Inside a Tokio runtime this also starts the background work (JWKS refresh,
-/// cache sweep); with JWKS configured, a runtime is required.
+/// cache sweep); outside one, it starts with the first request.
 pub fn app(config: &Config) -> Result<Router, StartupError> {
     let state = AppState::new(config)?;
-    if tokio::runtime::Handle::try_current().is_ok() {
-        state.verifier.spawn_background();
-    } else if state.verifier.jwks().is_some() {
-        return Err(StartupError::NoRuntime);
-    }
+    state.verifier.start();
     Ok(app_with_state(state, config))
 }
 

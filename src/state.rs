@@ -1,31 +1,29 @@
 //! Shared application state.
 
-use crate::auth::TokenVerifier;
+use axum_supabase::{BuildError, SupabaseAuth};
+
 use crate::config::Config;
 
 /// What handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The token verifier, keys built once.
-    pub verifier: TokenVerifier,
+    pub verifier: SupabaseAuth,
 }
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The JWKS HTTP client could not be created (TLS initialisation).
-    #[error("cannot build the JWKS HTTP client: {0}")]
-    HttpClient(#[from] reqwest::Error),
-    /// JWKS needs a Tokio runtime for its background refresh.
-    #[error("the JWKS key refresh must be started inside a Tokio runtime")]
-    NoRuntime,
+    /// The verifier could not be built (its configuration, or TLS for the JWKS client).
+    #[error("cannot build the token verifier: {0}")]
+    Auth(#[from] BuildError),
 }
 
 impl AppState {
     /// Builds the state (and the keys) from validated configuration. Starts nothing.
     pub fn new(config: &Config) -> Result<Self, StartupError> {
         Ok(Self {
-            verifier: TokenVerifier::new(&config.jwt)?,
+            verifier: config.auth.build()?,
         })
     }
 }

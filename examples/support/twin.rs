@@ -4,7 +4,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
-use axum_supabase_auth::auth::{Aal, Role};
+use axum_supabase::{Aal, Role};
 use axum_supabase_auth::routes::Me;
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@ use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::{Aal, Aal2, Admin, AuthUser, NotAnonymous, Require, RequireRole, Requirement, Role};
+use axum_supabase::{Aal, Aal2, Admin, AuthUser, NotAnonymous, Require, RequireRole, Requirement, Role};
 
 /// The caller's identity, as `/api/me` returns it.
 #[derive(Debug, Serialize)]
@@ -29,23 +29,23 @@ pub struct Me {
 
 /// `GET /api/me`: who the token says you are.
 pub(super) async fn me(user: AuthUser) -> Json<Me> {
-    let c = &user.claims;
+    let c = user.claims();
     Json(Me {
         phone: c.phone.clone(),
         aal: c.aal.clone(),
         is_anonymous: c.is_anonymous.unwrap_or(false),
         session_id: c.session_id.clone(),
         expires_at: c.exp,
-        sub: user.sub,
-        email: user.email,
-        role: user.role,
+        sub: user.sub(),
+        email: user.email().map(str::to_owned),
+        role: user.role().clone(),
     })
 }
 
 /// `GET /api/greeting`: login optional; a bad token is still refused.
 pub(super) async fn greeting(user: Option<AuthUser>) -> Json<serde_json::Value> {
     let greeting = match user {
-        Some(user) => format!("hello, {}", user.email.as_deref().unwrap_or("user")),
+        Some(user) => format!("hello, {}", user.email().unwrap_or("user")),
         None => "hello, guest".to_owned(),
     };
     Json(serde_json::json!({ "message": greeting }))
@@ -53,7 +53,7 @@ pub(super) async fn greeting(user: Option<AuthUser>) -> Json<serde_json::Value> 
 
 /// `GET /api/admin`: only for the custom role `admin` (403 otherwise).
 pub(super) async fn admin(admin: RequireRole<Admin>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "sub": admin.sub }))
+    Json(serde_json::json!({ "ok": true, "sub": admin.sub() }))
 }
 
 /// The Supabase RBAC pattern: a custom access-token hook adds a `user_role`
@@ -70,15 +70,15 @@ impl Requirement for Moderator {
 
 /// `GET /api/moderation`: only when the `user_role` claim is `moderator` or `admin` (403 otherwise).
 pub(super) async fn moderation(user: Require<Moderator>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "sub": user.sub, "user_role": user.extra_str("user_role") }))
+    Json(serde_json::json!({ "ok": true, "sub": user.sub(), "user_role": user.extra_str("user_role") }))
 }
 
 /// `GET /api/account`: signed-in users with a real account; anonymous sign-ins get 403.
 pub(super) async fn account(user: Require<NotAnonymous>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "sub": user.sub }))
+    Json(serde_json::json!({ "ok": true, "sub": user.sub() }))
 }
 
 /// `GET /api/sensitive`: only after MFA (`aal2`); an `aal1` session gets 403 and is told to step up.
 pub(super) async fn sensitive(user: Require<Aal2>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "sub": user.sub }))
+    Json(serde_json::json!({ "ok": true, "sub": user.sub() }))
 }

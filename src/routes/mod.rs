@@ -6,7 +6,6 @@ mod me;
 use axum::Router;
 use axum::routing::get;
 
-use crate::auth::AuthLayer;
 use crate::state::AppState;
 
 pub use me::{Me, Moderator};
@@ -21,10 +20,10 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/api/moderation", get(me::moderation))
         .route("/api/account", get(me::account))
         .route("/api/sensitive", get(me::sensitive))
-        .route_layer(AuthLayer::required(state.verifier.clone()));
+        .route_layer(state.verifier.layer());
     let optional = Router::new()
         .route("/api/greeting", get(me::greeting))
-        .route_layer(AuthLayer::optional(state.verifier.clone()));
+        .route_layer(state.verifier.optional_layer());
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -3,7 +3,8 @@
 use std::process::{Command, Output};
 
 use axum::http::StatusCode;
-use axum_supabase_auth::config::{Config, DEV_JWT_SECRET};
+use axum_supabase::DEV_JWT_SECRET;
+use axum_supabase_auth::config::Config;
 
 use crate::helpers::{TestApp, random_secret};
 

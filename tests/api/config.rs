@@ -2,7 +2,13 @@
 
 use std::collections::HashMap;
 
-use axum_supabase_auth::config::{Config, ConfigError, DEV_JWT_SECRET, LogFormat};
+use axum_supabase::{DEV_JWT_SECRET, SupabaseAuth};
+use axum_supabase_auth::config::{Config, ConfigError, LogFormat};
+
+/// The verifier a config builds, to read what it will accept.
+fn auth(config: &Config) -> SupabaseAuth {
+    config.auth.build().unwrap()
+}
 
 const SECRET: &str = "a-perfectly-fine-secret-of-forty-bytes!!";
 
@@ -38,13 +44,13 @@ fn refused(vars: &HashMap<String, String>, dev: bool) -> String {
 fn a_hosted_project_config_derives_the_issuer() {
     let config = load(&base(), false).unwrap();
     assert_eq!(
-        config.jwt.issuers,
+        auth(&config).issuers(),
         vec!["https://abc.supabase.co/auth/v1".to_owned()]
     );
-    assert_eq!(config.jwt.audiences, ["authenticated"]);
-    assert_eq!(config.jwt.leeway_secs, 30);
+    assert_eq!(auth(&config).audiences(), ["authenticated"]);
+    assert_eq!(auth(&config).leeway_secs(), 30);
     assert_eq!(config.serve.max_header_bytes, 32 * 1024);
-    assert_eq!(config.jwt.max_token_bytes, 32 * 1024);
+    assert_eq!(auth(&config).max_token_len(), 32 * 1024);
     assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
     assert_eq!(config.log_format, LogFormat::Pretty);
     assert!(config.cors_allowed_origins.is_empty());
@@ -55,7 +61,7 @@ fn a_trailing_slash_on_the_url_is_tolerated() {
     let mut vars = base();
     vars.insert("SUPABASE_URL".into(), "https://abc.supabase.co/".into());
     assert_eq!(
-        load(&vars, false).unwrap().jwt.issuers,
+        auth(&load(&vars, false).unwrap()).issuers(),
         vec!["https://abc.supabase.co/auth/v1".to_owned()]
     );
 }
@@ -80,14 +86,15 @@ fn overrides_are_read() {
         ("RUST_LOG", "debug,tower_http=info"),
     ]));
     let config = load(&vars, false).unwrap();
-    assert_eq!(config.jwt.issuers.len(), 2);
-    assert_eq!(config.jwt.audiences, ["my-api", "authenticated"]);
+    assert_eq!(auth(&config).issuers().len(), 2);
+    assert_eq!(auth(&config).audiences(), ["my-api", "authenticated"]);
     assert_eq!(config.serve.max_header_bytes, 65536);
     assert_eq!(
-        config.jwt.max_token_bytes, 65536,
+        auth(&config).max_token_len(),
+        65536,
         "the token cap follows the header limit"
     );
-    assert_eq!(config.jwt.leeway_secs, 5);
+    assert_eq!(auth(&config).leeway_secs(), 5);
     assert_eq!(config.bind_addr.to_string(), "0.0.0.0:8080");
     assert_eq!(config.cors_allowed_origins.len(), 2);
     assert_eq!(config.log_format, LogFormat::Json);
@@ -208,12 +215,12 @@ fn the_dev_secret_is_refused_on_non_loopback_addresses() {
 fn dev_mode_uses_cli_defaults_on_loopback_only() {
     let config = load(&HashMap::new(), true).unwrap();
     assert_eq!(
-        config.jwt.issuers,
+        auth(&config).issuers(),
         vec!["http://127.0.0.1:54321/auth/v1".to_owned()]
     );
-    assert_eq!(config.jwt.secret_bytes(), Some(DEV_JWT_SECRET.as_bytes()));
+    assert_eq!(config.auth.jwt_secret_bytes(), Some(DEV_JWT_SECRET.as_bytes()));
     assert!(
-        config.jwt.jwks.is_none(),
+        auth(&config).jwks().is_none(),
         "dev mode leaves JWKS off unless SUPABASE_JWKS_URL is set"
     );
     assert_eq!(config.bind_addr.to_string(), "127.0.0.1:3000");
@@ -247,28 +254,32 @@ fn debug_output_redacts_the_secret() {
 fn jwks_alone_is_enough_and_both_may_be_set() {
     let vars = env(&[("SUPABASE_URL", "https://abc.supabase.co")]);
     let config = load(&vars, false).unwrap();
-    assert!(config.jwt.secret_bytes().is_none());
-    assert!(config.jwt.jwks.is_some());
+    assert!(config.auth.jwt_secret_bytes().is_none());
+    assert!(auth(&config).jwks().is_some());
     let both = load(&base(), false).unwrap();
-    assert!(both.jwt.secret_bytes().is_some() && both.jwt.jwks.is_some());
+    assert!(both.auth.jwt_secret_bytes().is_some() && auth(&both).jwks().is_some());
 }
 
 #[test]
 fn jwks_url_may_be_overridden_or_turned_off() {
     let mut vars = base();
     vars.insert("SUPABASE_JWKS_URL".into(), "off".into());
-    assert!(load(&vars, false).unwrap().jwt.jwks.is_none());
+    assert!(auth(&load(&vars, false).unwrap()).jwks().is_none());
     for url in [
         "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json",
         "http://localhost:1/j",
         "http://[::1]:9/j",
     ] {
         vars.insert("SUPABASE_JWKS_URL".into(), url.into());
-        assert_eq!(load(&vars, false).unwrap().jwt.jwks.unwrap().url, url);
+        assert_eq!(auth(&load(&vars, false).unwrap()).jwks().unwrap().url(), url);
     }
     vars.insert("JWKS_MAX_STALE_SECS".into(), "120".into());
     assert_eq!(
-        load(&vars, false).unwrap().jwt.jwks.unwrap().max_stale.as_secs(),
+        auth(&load(&vars, false).unwrap())
+            .jwks()
+            .unwrap()
+            .max_stale()
+            .as_secs(),
         120
     );
     let dev = load(
@@ -279,7 +290,7 @@ fn jwks_url_may_be_overridden_or_turned_off() {
         true,
     )
     .unwrap();
-    assert!(dev.jwt.jwks.is_some(), "dev mode uses JWKS when asked to");
+    assert!(auth(&dev).jwks().is_some(), "dev mode uses JWKS when asked to");
 }
 
 #[test]
@@ -312,10 +323,10 @@ fn plain_http_jwks_to_a_remote_host_is_refused() {
 
 #[test]
 fn the_token_cache_size_is_configurable() {
-    assert_eq!(load(&base(), false).unwrap().jwt.cache_size, 16_384);
+    assert_eq!(auth(&load(&base(), false).unwrap()).cache_capacity(), 16_384);
     let mut vars = base();
     vars.insert("JWT_CACHE_SIZE".into(), "0".into());
-    assert_eq!(load(&vars, false).unwrap().jwt.cache_size, 0);
+    assert_eq!(auth(&load(&vars, false).unwrap()).cache_capacity(), 0);
     vars.insert("JWT_CACHE_SIZE".into(), "lots".into());
     assert!(refused(&vars, false).starts_with("JWT_CACHE_SIZE is invalid"));
 }

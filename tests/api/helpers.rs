@@ -4,8 +4,8 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum_supabase::testing::Token;
 use axum_supabase_auth::config::Config;
-use axum_supabase_auth::token::Token;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;

@@ -10,10 +10,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum_supabase_auth::auth::JwksConfig;
+use axum_supabase::testing::Token;
+use axum_supabase::{JwksTiming, SupabaseAuthBuilder};
 use axum_supabase_auth::config::Config;
 use axum_supabase_auth::state::AppState;
-use axum_supabase_auth::token::Token;
 use serde_json::{Value, json};
 
 pub use crate::keys::{SigningKey, b64, signing_input};
@@ -131,10 +131,40 @@ impl JwksServer {
 
     /// Test-speed cache settings: the production rules with shorter clocks.
     pub fn config(&self) -> JwksConfig {
-        let mut c = JwksConfig::new(self.url.clone());
-        c.cooldown = Duration::from_secs(60);
-        c.timeout = Duration::from_secs(2);
-        c
+        let timing = JwksTiming::default();
+        JwksConfig {
+            url: self.url.clone(),
+            cooldown: Duration::from_secs(60),
+            timeout: Duration::from_secs(2),
+            min_refresh: timing.min_refresh,
+            max_refresh: timing.max_refresh,
+            max_stale: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The JWKS settings a test changes, applied through the library's builder.
+#[derive(Debug, Clone)]
+pub struct JwksConfig {
+    pub url: String,
+    pub cooldown: Duration,
+    pub timeout: Duration,
+    pub min_refresh: Duration,
+    pub max_refresh: Duration,
+    pub max_stale: Duration,
+}
+
+impl JwksConfig {
+    pub fn apply(&self, builder: &mut SupabaseAuthBuilder) {
+        builder
+            .jwks_url(&self.url)
+            .jwks_max_stale(self.max_stale)
+            .jwks_timing(JwksTiming {
+                cooldown: self.cooldown,
+                min_refresh: self.min_refresh,
+                max_refresh: self.max_refresh,
+                timeout: self.timeout,
+            });
     }
 }
 
@@ -148,10 +178,12 @@ impl JwksApp {
     pub fn new(jwks: JwksConfig, with_secret: bool) -> Self {
         let secret = crate::helpers::random_secret();
         let mut config = Config::for_tests(&secret);
-        config.jwt = config.jwt.with_secret(with_secret.then(|| secret.clone()));
-        config.jwt.jwks = Some(jwks);
+        if !with_secret {
+            config.auth.without_jwt_secret();
+        }
+        jwks.apply(&mut config.auth);
         let state = AppState::new(&config).unwrap();
-        state.verifier.spawn_background();
+        state.verifier.start();
         let router = axum_supabase_auth::startup::app_with_state(state.clone(), &config);
         Self {
             app: TestApp::from_router(config, secret, router),

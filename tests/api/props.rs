@@ -142,7 +142,7 @@ fn shape() -> impl Strategy<Value = Shape> {
 
 /// (claim, required, a valid value, values of wrong types)
 fn claims() -> Vec<(&'static str, bool, Value, [Value; 4])> {
-    let now = axum_supabase_auth::token::Token::user().claims()["iat"]
+    let now = axum_supabase::testing::Token::user().claims()["iat"]
         .as_i64()
         .unwrap();
     vec![

@@ -393,7 +393,9 @@ async fn new_style_api_keys_get_a_clear_message() {
 
 #[tokio::test]
 async fn oversized_tokens_are_refused_before_decoding() {
-    let app = TestApp::with_config(|c| c.jwt.max_token_bytes = 16 * 1024);
+    let app = TestApp::with_config(|c| {
+        c.auth.max_token_bytes(16 * 1024);
+    });
     let huge = format!("{}.{}.{}", "a".repeat(9000), "b".repeat(9000), "c");
     app.get_bearer("/api/me", &huge).await.assert_bearer_error(
         StatusCode::UNAUTHORIZED,

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use axum_supabase_auth::auth::{AuthUser, RequireRole, Role, RoleRequirement};
+use axum_supabase::{AuthUser, RequireRole, Role, RoleRequirement};
 use tower::ServiceExt;
 
 use crate::helpers::{TestApp, TestResponse};
@@ -57,7 +57,7 @@ fn guards_are_plain_rules() {
 #[tokio::test]
 async fn extractors_without_the_layer_fail_closed_with_500() {
     async fn needs_user(user: AuthUser) -> String {
-        user.sub.to_string()
+        user.sub().to_string()
     }
     async fn maybe_user(user: Option<AuthUser>) -> String {
         format!("{}", user.is_some())

@@ -5,7 +5,7 @@
 //! a real account ([`NotAnonymous`]).
 //!
 //! ```
-//! use axum_supabase_auth::auth::{AuthUser, Require, Requirement, RequireRole, Role, RoleRequirement};
+//! use axum_supabase::{AuthUser, Require, Requirement, RequireRole, Role, RoleRequirement};
 //!
 //! /// Callers whose custom access-token hook set `role: "editor"`.
 //! struct Editor;
@@ -17,7 +17,7 @@
 //! }
 //!
 //! async fn publish(editor: RequireRole<Editor>) -> String {
-//!     format!("published by {}", editor.user.sub)
+//!     format!("published by {}", editor.user.sub())
 //! }
 //!
 //! /// Callers whose hook-added `user_role` claim is `moderator` or `admin`.
@@ -30,7 +30,7 @@
 //! }
 //!
 //! async fn hide_post(moderator: Require<Moderator>) -> String {
-//!     format!("hidden by {}", moderator.user.sub)
+//!     format!("hidden by {}", moderator.user.sub())
 //! }
 //! ```
 
@@ -40,6 +40,7 @@ use std::ops::Deref;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use super::user::{AuthRejection, context};
 use super::{Aal, AuthError, AuthUser, Fault, Role};
 
 /// A rule on the caller's role.
@@ -72,14 +73,8 @@ pub struct ByRole<R>(PhantomData<fn() -> R>);
 impl<R: RoleRequirement> Requirement for ByRole<R> {
     const DESCRIPTION: &'static str = R::DESCRIPTION;
     fn allows(user: &AuthUser) -> bool {
-        R::allows(&user.role)
+        R::allows(user.role())
     }
-}
-
-fn refuse(description: &'static str) -> AuthError {
-    let error = AuthError::from(Fault::InsufficientScope(description));
-    crate::metrics::auth_outcome(error.reason());
-    error
 }
 
 /// A rule on the whole verified caller: any claim, standard or custom.
@@ -100,7 +95,7 @@ impl Requirement for Aal2 {
     const DESCRIPTION: &'static str =
         "multi-factor authentication required: verify a second factor (aal2) and retry with the new token";
     fn allows(user: &AuthUser) -> bool {
-        user.claims.aal == Some(Aal::Aal2)
+        user.claims().aal == Some(Aal::Aal2)
     }
 }
 
@@ -112,7 +107,7 @@ pub struct NotAnonymous;
 impl Requirement for NotAnonymous {
     const DESCRIPTION: &'static str = "an account is required: anonymous users cannot do this";
     fn allows(user: &AuthUser) -> bool {
-        user.claims.is_anonymous != Some(true)
+        user.claims().is_anonymous != Some(true)
     }
 }
 
@@ -132,13 +127,18 @@ impl<R> Deref for Require<R> {
 }
 
 impl<S: Send + Sync, R: Requirement> FromRequestParts<S> for Require<R> {
-    type Rejection = AuthError;
+    type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = context(parts)?;
+        let Some(user) = ctx.user.clone() else {
+            return Err(AuthRejection::new(Fault::Missing, Some(&ctx.auth)));
+        };
         if !R::allows(&user) {
             tracing::debug!(rule = std::any::type_name::<R>(), "guard refused the caller");
-            return Err(refuse(R::DESCRIPTION));
+            let error = AuthError::from(Fault::InsufficientScope(R::DESCRIPTION));
+            crate::metrics::auth_outcome(error.reason());
+            return Err(AuthRejection::new(error, Some(&ctx.auth)));
         }
         Ok(Self {
             user,

@@ -10,12 +10,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower::{Layer, Service};
 
 use super::bearer::bearer_token;
-use super::user::AuthState;
-use super::{Fault, TokenVerifier};
+use super::user::AuthContext;
+use super::{Fault, SupabaseAuth};
 
 /// Whether a request without credentials may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,23 +28,23 @@ enum Mode {
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use axum_supabase_auth::auth::{AuthLayer, AuthUser, TokenVerifier};
+/// use axum_supabase::{AuthUser, SupabaseAuth};
 ///
-/// fn routes(verifier: TokenVerifier) -> Router {
+/// fn routes(auth: &SupabaseAuth) -> Router {
 ///     Router::new()
-///         .route("/api/me", get(|user: AuthUser| async move { user.sub.to_string() }))
-///         .route_layer(AuthLayer::required(verifier))
+///         .route("/api/me", get(|user: AuthUser| async move { user.sub().to_string() }))
+///         .route_layer(auth.layer())
 /// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    verifier: TokenVerifier,
+    verifier: SupabaseAuth,
     mode: Mode,
 }
 
 impl AuthLayer {
     /// No token → 401. For routes that take `AuthUser` or a role guard.
-    pub fn required(verifier: TokenVerifier) -> Self {
+    pub fn required(verifier: SupabaseAuth) -> Self {
         Self {
             verifier,
             mode: Mode::Required,
@@ -53,7 +53,7 @@ impl AuthLayer {
 
     /// No token → the handler's `Option<AuthUser>` is `None`. A bad token, or
     /// credentials in another scheme (`Basic …`), are still a 401.
-    pub fn optional(verifier: TokenVerifier) -> Self {
+    pub fn optional(verifier: SupabaseAuth) -> Self {
         Self {
             verifier,
             mode: Mode::Optional,
@@ -77,7 +77,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Debug, Clone)]
 pub struct AuthService<S> {
     inner: S,
-    verifier: TokenVerifier,
+    verifier: SupabaseAuth,
     mode: Mode,
 }
 
@@ -104,26 +104,25 @@ where
             let outcome = match bearer_token(request.headers(), verifier.max_token_len()) {
                 Err(error) => Err(error),
                 Ok(Some(token)) => verifier.verify(token).await.map(|user| {
-                    tracing::Span::current().record("user.sub", tracing::field::display(user.sub));
-                    AuthState::User(user)
+                    tracing::Span::current().record("user.sub", tracing::field::display(user.sub()));
+                    Some(user)
                 }),
-                Ok(None) if mode == Mode::Optional => Ok(AuthState::Anonymous),
+                Ok(None) if mode == Mode::Optional => Ok(None),
                 Ok(None) if token_in_query(&request) => Err(Fault::TokenInQuery.into()),
                 Ok(None) => Err(Fault::Missing.into()),
             };
             match outcome {
-                Ok(state) => {
-                    crate::metrics::auth_outcome(match state {
-                        AuthState::User(_) => "ok",
-                        AuthState::Anonymous => "anonymous",
-                    });
-                    request.extensions_mut().insert(state);
+                Ok(user) => {
+                    crate::metrics::auth_outcome(if user.is_some() { "ok" } else { "anonymous" });
+                    request
+                        .extensions_mut()
+                        .insert(AuthContext { user, auth: verifier });
                     inner.call(request).await
                 }
                 Err(error) => {
                     crate::metrics::auth_outcome(error.reason());
                     tracing::debug!(reason = error.description(), "request not authenticated");
-                    Ok(error.into_response())
+                    Ok(verifier.reject(error))
                 }
             }
         })

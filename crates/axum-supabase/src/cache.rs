@@ -26,7 +26,7 @@ use quick_cache::sync::Cache;
 use super::AuthUser;
 
 /// Tokens longer than this are verified every time, never cached.
-pub const MAX_CACHED_TOKEN_LEN: usize = 4096;
+pub(crate) const MAX_CACHED_TOKEN_LEN: usize = 4096;
 
 /// The default capacity, in entries of tokens up to 1 KiB.
 pub const DEFAULT_CACHE_ENTRIES: usize = 16_384;
@@ -49,7 +49,7 @@ impl Weighter<Box<str>, Arc<Entry>> for TokenWeight {
 }
 
 /// A bounded cache of verified tokens.
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     entries: Cache<Box<str>, Arc<Entry>, TokenWeight>,
     generation: AtomicU64,
     leeway: i64,
@@ -66,7 +66,7 @@ impl std::fmt::Debug for TokenCache {
 
 impl TokenCache {
     /// A cache of `capacity` entries; `leeway` is the clock skew allowed on `exp`/`nbf`.
-    pub fn new(capacity: usize, leeway: i64) -> Self {
+    pub(crate) fn new(capacity: usize, leeway: i64) -> Self {
         let capacity = capacity.max(1);
         Self {
             entries: Cache::with_weighter(capacity, capacity as u64, TokenWeight),
@@ -77,7 +77,7 @@ impl TokenCache {
 
     /// The cached user for `token`, if it was verified under key-set `generation`
     /// and is still within `exp`/`nbf` at `now`.
-    pub fn get(&self, token: &str, generation: u64, now: i64) -> Option<AuthUser> {
+    pub(crate) fn get(&self, token: &str, generation: u64, now: i64) -> Option<AuthUser> {
         self.observe(generation);
         let entry = self.entries.get(token)?;
         let fresh = entry.generation == generation
@@ -92,13 +92,13 @@ impl TokenCache {
     }
 
     /// Remembers a verified token.
-    pub fn insert(&self, token: &str, user: &AuthUser, generation: u64) {
+    pub(crate) fn insert(&self, token: &str, user: &AuthUser, generation: u64) {
         if token.len() > MAX_CACHED_TOKEN_LEN {
             return;
         }
         let entry = Entry {
-            exp: user.claims.exp,
-            nbf: user.claims.nbf,
+            exp: user.claims().exp,
+            nbf: user.claims().nbf,
             user: user.clone(),
             generation,
         };
@@ -106,19 +106,25 @@ impl TokenCache {
     }
 
     /// Drops entries that have expired by `now`.
-    pub fn sweep(&self, now: i64) {
+    pub(crate) fn sweep(&self, now: i64) {
         let leeway = self.leeway;
         self.entries
             .retain(|_, entry| now <= entry.exp.saturating_add(leeway));
     }
 
+    /// The capacity, in entries of tokens up to 1 KiB.
+    pub(crate) fn capacity(&self) -> usize {
+        usize::try_from(self.entries.capacity()).unwrap_or(usize::MAX)
+    }
+
     /// How many tokens are cached.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether the cache is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
@@ -133,32 +139,28 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Audience, Role, SupabaseClaims};
+    use crate::{Audience, Role, SupabaseClaims};
 
     fn user(exp: i64, nbf: Option<i64>) -> AuthUser {
-        AuthUser {
-            sub: uuid::Uuid::nil(),
-            email: None,
-            role: Role::Authenticated,
-            claims: Arc::new(SupabaseClaims {
-                iss: "i".into(),
-                aud: Audience::One("authenticated".into()),
-                exp,
-                iat: None,
-                nbf,
-                phone: None,
-                aal: None,
-                amr: None,
-                session_id: None,
-                is_anonymous: None,
-                app_metadata: None,
-                user_metadata: None,
-                client_id: None,
-                scope: None,
-                extra: serde_json::Map::new(),
-                payload: "{}".into(),
-            }),
-        }
+        let claims = SupabaseClaims {
+            iss: "i".into(),
+            aud: Audience::One("authenticated".into()),
+            exp,
+            iat: None,
+            nbf,
+            phone: None,
+            aal: None,
+            amr: None,
+            session_id: None,
+            is_anonymous: None,
+            app_metadata: None,
+            user_metadata: None,
+            client_id: None,
+            scope: None,
+            extra: serde_json::Map::new(),
+            payload: "{}".into(),
+        };
+        AuthUser::new(uuid::Uuid::nil(), None, Role::Authenticated, claims)
     }
 
     #[test]

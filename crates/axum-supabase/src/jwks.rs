@@ -29,9 +29,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-/// How the JWKS is fetched and cached.
+/// How the JWKS is fetched and cached: made and checked by the builder.
 #[derive(Debug, Clone)]
-pub struct JwksConfig {
+pub(crate) struct JwksConfig {
     /// `https://<ref>.supabase.co/auth/v1/.well-known/jwks.json` (http only for loopback).
     pub url: String,
     /// The least time between two fetches triggered by unknown kids.
@@ -48,27 +48,12 @@ pub struct JwksConfig {
     pub max_body: usize,
 }
 
-impl JwksConfig {
-    /// Production defaults for `url`.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            cooldown: Duration::from_secs(30),
-            max_stale: Duration::from_secs(3600),
-            min_refresh: Duration::from_secs(60),
-            max_refresh: Duration::from_secs(600),
-            timeout: Duration::from_secs(5),
-            max_body: 256 * 1024,
-        }
-    }
-}
-
 /// A verification key from the JWKS, bound to exactly one algorithm.
-pub struct JwksKey {
+pub(crate) struct JwksKey {
     /// The only algorithm this key verifies.
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// The public key.
-    pub key: DecodingKey,
+    pub(crate) key: DecodingKey,
 }
 
 impl std::fmt::Debug for JwksKey {
@@ -81,7 +66,7 @@ impl std::fmt::Debug for JwksKey {
 
 /// The result of looking a `kid` up.
 #[derive(Debug)]
-pub enum KeyLookup {
+pub(crate) enum KeyLookup {
     /// The key, from a set fresh enough to trust.
     Found(Arc<JwksKey>),
     /// The set is usable but has no such kid, even after the refetch allowed.
@@ -129,9 +114,10 @@ pub struct JwksStatus {
 /// Why a fetch failed. The messages name no key material.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// Network failure or timeout.
+    /// Network failure or timeout. The reason is a fixed phrase, never the
+    /// HTTP client's own text, since `/readyz` may show it.
     #[error("request failed: {0}")]
-    Http(String),
+    Http(&'static str),
     /// A status other than 200/304 (a cross-host redirect ends here too).
     #[error("unexpected status {0}")]
     Status(u16),
@@ -175,13 +161,14 @@ impl std::fmt::Debug for JwksCache {
 
 impl JwksCache {
     /// Builds the cache and its HTTP client. Fetches nothing yet; see [`JwksCache::spawn_refresh`].
-    pub fn new(config: JwksConfig) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(config: JwksConfig) -> Result<Self, crate::BuildError> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .redirect(same_host_redirects())
-            .user_agent(concat!("axum-supabase-auth/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("axum-supabase/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| crate::BuildError::HttpClient)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -197,7 +184,7 @@ impl JwksCache {
     }
 
     /// Looks `kid` up; an unknown kid may trigger one rate-limited refetch.
-    pub async fn key(&self, kid: &str) -> KeyLookup {
+    pub(crate) async fn key(&self, kid: &str) -> KeyLookup {
         if let Some(found) = self.usable_key(kid) {
             return KeyLookup::Found(found);
         }
@@ -245,7 +232,7 @@ impl JwksCache {
     /// Starts the background refresher: an immediate first fetch (retried with
     /// backoff until it succeeds), then one per clamped `max-age`. It stops when
     /// every clone of this cache is dropped. Must be called inside a Tokio runtime.
-    pub fn spawn_refresh(&self) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_refresh(&self) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut backoff = Duration::from_secs(1);
@@ -272,6 +259,16 @@ impl JwksCache {
         })
     }
 
+    /// How long the last good keys keep serving while fetches fail.
+    pub fn max_stale(&self) -> Duration {
+        self.inner.config.max_stale
+    }
+
+    /// Where the keys are fetched from.
+    pub fn url(&self) -> &str {
+        &self.inner.config.url
+    }
+
     /// The current state, for `/readyz`.
     pub fn status(&self) -> JwksStatus {
         let set = self.inner.set.load();
@@ -287,6 +284,7 @@ impl JwksCache {
 
     /// Changes whenever a fetched key set differs from the one before (rotation,
     /// revocation); a refresh that returns the same keys leaves it as it is.
+    #[doc(hidden)]
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -300,7 +298,7 @@ impl JwksCache {
     }
 
     /// Whether the set can be used: fetched, and not stale beyond `max_stale`.
-    pub fn is_usable(&self) -> bool {
+    pub(crate) fn is_usable(&self) -> bool {
         self.is_fresh(&self.inner.set.load())
     }
 
@@ -401,7 +399,7 @@ impl JwksCache {
         let mut response = request
             .send()
             .await
-            .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
+            .map_err(|e| FetchError::Http(http_reason(&e)))?;
         let status = response.status();
         let max_age = max_age(response.headers());
         if status == StatusCode::NOT_MODIFIED && current.fetched_at.is_some() {
@@ -433,7 +431,7 @@ impl JwksCache {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError::Http(e.without_url().to_string()))?
+            .map_err(|e| FetchError::Http(http_reason(&e)))?
         {
             if body.len() + chunk.len() > config.max_body {
                 return Err(FetchError::TooLarge(config.max_body));
@@ -468,6 +466,20 @@ impl JwksCache {
 }
 
 /// Follows redirects only to the same host and scheme, at most three.
+/// A fixed phrase for a client error: reqwest's own text can carry addresses
+/// and resolver details that a readiness probe should not publish.
+fn http_reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body could not be read"
+    } else {
+        "HTTP error"
+    }
+}
+
 fn same_host_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let Some(first) = attempt.previous().first() else {
@@ -497,7 +509,7 @@ struct RawJwkSet {
 }
 
 /// Parses a JWK set, keeping only keys we can trust; one odd key does not spoil the rest.
-pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<JwksKey>>, FetchError> {
+pub(crate) fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<JwksKey>>, FetchError> {
     let raw: RawJwkSet = serde_json::from_slice(body).map_err(|_| FetchError::Malformed)?;
     let mut keys = HashMap::with_capacity(raw.keys.len());
     for value in raw.keys {
@@ -512,7 +524,7 @@ pub fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<JwksKey>>, FetchErr
 }
 
 /// The shortest RSA modulus we accept.
-pub const MIN_RSA_BITS: usize = 2048;
+pub(crate) const MIN_RSA_BITS: usize = 2048;
 
 fn trusted_key(value: serde_json::Value) -> Result<(String, JwksKey), &'static str> {
     if value.get("kty").and_then(|k| k.as_str()) == Some("oct") {
@@ -564,6 +576,12 @@ fn rsa_bits(n: &str) -> Option<usize> {
     let start = bytes.iter().position(|b| *b != 0)?;
     let first = bytes[start];
     Some((bytes.len() - start - 1) * 8 + (8 - first.leading_zeros() as usize))
+}
+
+/// The kids [`parse_jwks`] keeps from `body`: for the fuzz target.
+#[doc(hidden)]
+pub fn jwks_kids(body: &[u8]) -> Result<Vec<String>, FetchError> {
+    parse_jwks(body).map(|keys| keys.into_keys().collect())
 }
 
 #[cfg(test)]
@@ -643,8 +661,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unknown_kids_wait_out_the_cooldown_without_network() {
         // Nothing listens on port 9 of loopback: every fetch fails fast.
-        let mut config = JwksConfig::new("http://127.0.0.1:9/jwks.json");
-        config.cooldown = Duration::from_secs(30);
+        let config = JwksConfig {
+            url: "http://127.0.0.1:9/jwks.json".into(),
+            cooldown: Duration::from_secs(30),
+            max_stale: Duration::from_secs(3600),
+            min_refresh: Duration::from_secs(60),
+            max_refresh: Duration::from_secs(600),
+            timeout: Duration::from_secs(5),
+            max_body: 256 * 1024,
+        };
         let cache = JwksCache::new(config).unwrap();
         assert!(matches!(cache.key("a").await, KeyLookup::Unavailable { .. }));
         assert_eq!(cache.status().fetches, 1);

@@ -14,9 +14,9 @@ use std::fmt;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ErrorBody;
+use crate::ErrorBody;
 
-/// The `realm` we announce in every `WWW-Authenticate` challenge.
+/// The default `realm` of every `WWW-Authenticate` challenge.
 pub const REALM: &str = "api";
 
 /// A claim every access token must carry.
@@ -269,7 +269,7 @@ impl Code {
 /// RFC 6750 JSON with a `WWW-Authenticate` challenge.
 ///
 /// ```
-/// use axum_supabase_auth::auth::{AuthError, Fault};
+/// use axum_supabase::{AuthError, Fault};
 ///
 /// fn should_refresh(error: &AuthError) -> bool {
 ///     error.fault() == Fault::Expired
@@ -321,40 +321,61 @@ impl AuthError {
         self.fault.label()
     }
 
-    fn challenge(&self) -> Option<String> {
+    fn challenge(&self, realm: &str) -> Option<String> {
         if self.fault.is_outage() {
             return None;
         }
         Some(match self.code() {
-            None => format!("Bearer realm=\"{REALM}\""),
+            None => format!("Bearer realm=\"{realm}\""),
             Some(code) => format!(
-                "Bearer realm=\"{REALM}\", error=\"{code}\", error_description=\"{}\"",
+                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
                 self.description()
             ),
         })
     }
-}
 
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        if self.fault == Fault::MissingLayer {
-            tracing::error!("AuthUser extracted on a route without AuthLayer; failing closed");
-        }
+    /// The default body: `{"error", "error_description"}` (RFC 6749 §5.2).
+    pub fn default_body(&self) -> ErrorBody {
         let code = self.code().unwrap_or(match self.fault {
             Fault::MissingLayer => "internal_error",
             Fault::KeysUnavailable { .. } => "temporarily_unavailable",
             _ => "unauthorized",
         });
-        let mut response = (self.status(), ErrorBody::new(code, self.description())).into_response();
+        ErrorBody::new(code, self.description())
+    }
+
+    /// The response in `realm`, with `body` (or the default one). The status and
+    /// the RFC 6750 headers are set last, so no body function can change them.
+    pub(crate) fn respond(
+        self,
+        realm: &str,
+        body: Option<&(dyn Fn(&AuthError) -> Response + Send + Sync)>,
+    ) -> Response {
+        if self.fault == Fault::MissingLayer {
+            tracing::error!("AuthUser extracted on a route without AuthLayer; failing closed");
+        }
+        let mut response = match body {
+            Some(body) => body(&self),
+            None => self.default_body().into_response(),
+        };
+        *response.status_mut() = self.status();
         if let Fault::KeysUnavailable { retry_after_secs } = self.fault {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
-        if let Some(value) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-        }
+        match self.challenge(realm).and_then(|c| HeaderValue::try_from(c).ok()) {
+            Some(value) => response.headers_mut().insert(header::WWW_AUTHENTICATE, value),
+            None => response.headers_mut().remove(header::WWW_AUTHENTICATE),
+        };
         response
+    }
+}
+
+/// The default response: realm `api` and the JSON body.
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        self.respond(REALM, None)
     }
 }
 
@@ -366,7 +387,7 @@ mod tests {
     fn no_credentials_challenge_has_no_error_code() {
         for fault in [Fault::Missing, Fault::TokenInQuery, Fault::UnsupportedScheme] {
             let err = AuthError::from(fault);
-            assert_eq!(err.challenge().as_deref(), Some("Bearer realm=\"api\""));
+            assert_eq!(err.challenge(REALM).as_deref(), Some("Bearer realm=\"api\""));
             assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
         }
     }
@@ -375,7 +396,7 @@ mod tests {
     fn invalid_token_challenge_names_the_error() {
         let err = AuthError::from(Fault::Expired);
         assert_eq!(
-            err.challenge().as_deref(),
+            err.challenge(REALM).as_deref(),
             Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"token expired\"")
         );
     }
@@ -403,6 +424,6 @@ mod tests {
     fn missing_layer_is_a_500_without_challenge() {
         let err = AuthError::from(Fault::MissingLayer);
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(err.challenge().is_none());
+        assert!(err.challenge(REALM).is_none());
     }
 }

@@ -1,8 +1,8 @@
-//! Minting Supabase-shaped access tokens: for the `mint` subcommand, dev mode's
-//! `curl` line, and integration tests (ours and yours).
+//! Minting Supabase-shaped access tokens for tests (feature `testing`), and
+//! an [`AuthUser`] for handler unit tests.
 //!
 //! ```
-//! use axum_supabase_auth::token::Token;
+//! use axum_supabase::testing::Token;
 //!
 //! let token = Token::user()
 //!     .email("ada@example.com")
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::config::DEV_SUPABASE_URL;
 use crate::unix_now as now;
+use crate::{AuthUser, Role};
 
 /// A token under construction: a JOSE header and a claim set, both editable.
 #[derive(Debug, Clone)]
@@ -149,5 +150,29 @@ impl Token {
     /// Signs with an HMAC secret (Supabase's legacy JWT secret, used as raw bytes).
     pub fn sign(&self, secret: &[u8]) -> Result<String, jsonwebtoken::errors::Error> {
         jsonwebtoken::encode(&self.header, &self.claims, &EncodingKey::from_secret(secret))
+    }
+}
+
+impl AuthUser {
+    /// A user for handler unit tests, with Supabase's usual claims
+    /// (`aal1`, not anonymous, expiring in an hour). Never a verified one.
+    pub fn for_tests(sub: Uuid, email: Option<&str>, role: Role) -> Self {
+        let now = now();
+        let mut claims = Token::user().claims().clone();
+        claims.insert("sub".to_owned(), sub.to_string().into());
+        claims.insert("role".to_owned(), role.as_str().into());
+        if let Some(email) = email {
+            claims.insert("email".to_owned(), email.into());
+        }
+        let payload = Value::Object(claims).to_string().into_bytes();
+        let rules = crate::claims::ClaimRules {
+            issuers: vec![format!("{DEV_SUPABASE_URL}/auth/v1")],
+            audiences: vec!["authenticated".to_owned()],
+            leeway: 0,
+        };
+        match crate::claims::validate(payload, &rules, now) {
+            Ok(v) => Self::new(v.sub, v.email, v.role, v.claims),
+            Err(fault) => unreachable!("Token::user() claims are valid: {fault}"),
+        }
     }
 }

@@ -17,34 +17,47 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use super::cache::TokenCache;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::response::Response;
+
 use super::claims::{ClaimRules, validate};
 use super::json::{self, JsonError};
+#[cfg(feature = "jwks")]
 use super::jwks::{JwksCache, JwksKey, KeyLookup};
 use super::{AuthError, AuthUser, Fault};
-use crate::config::JwtConfig;
-use crate::unix_now;
+use crate::config::{BodyFn, Resolved};
+use crate::{AuthLayer, BuildError, SupabaseAuthBuilder, unix_now};
 
-/// Verifies Supabase access tokens. Cheap to clone: the keys sit behind an `Arc`.
+/// Verifies Supabase access tokens, and makes the layers that do it per
+/// request. Cheap to clone: everything sits behind one `Arc`.
+///
+/// Made only by [`SupabaseAuth::builder`] or [`SupabaseAuth::from_env`].
 #[derive(Clone)]
-pub struct TokenVerifier {
+pub struct SupabaseAuth {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     hs256: Option<DecodingKey>,
+    #[cfg(feature = "jwks")]
     jwks: Option<JwksCache>,
     cache: Option<TokenCache>,
     rules: ClaimRules,
     max_token_len: usize,
+    realm: String,
+    rejection_body: Option<BodyFn>,
+    /// Whether the background work (JWKS refresh, cache sweep) is running.
+    started: AtomicBool,
 }
 
-impl std::fmt::Debug for TokenVerifier {
+impl std::fmt::Debug for SupabaseAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier")
-            .field("hs256", &self.inner.hs256.as_ref().map(|_| "[redacted]"))
-            .field("jwks", &self.inner.jwks)
-            .field("rules", &self.inner.rules)
-            .finish()
+        let mut d = f.debug_struct("SupabaseAuth");
+        d.field("hs256", &self.inner.hs256.as_ref().map(|_| "[redacted]"));
+        #[cfg(feature = "jwks")]
+        d.field("jwks", &self.inner.jwks);
+        d.field("rules", &self.inner.rules).finish_non_exhaustive()
     }
 }
 
@@ -52,6 +65,10 @@ impl std::fmt::Debug for TokenVerifier {
 /// deliberately ignored: a token never tells us where to find its key.
 struct JoseHeader {
     alg: String,
+    #[cfg_attr(
+        not(feature = "jwks"),
+        allow(dead_code, reason = "only JWKS keys are found by kid")
+    )]
     kid: Option<String>,
 }
 
@@ -98,34 +115,62 @@ fn is_access_token_type(typ: &str) -> bool {
 /// The key a token's header selected.
 enum Selected<'a> {
     Hmac(&'a DecodingKey),
+    #[cfg(feature = "jwks")]
     Jwks(Arc<JwksKey>),
 }
 
-impl TokenVerifier {
-    /// Builds the keys once from validated configuration. The JWKS cache, if
-    /// configured, is created empty; start it with [`TokenVerifier::spawn_background`].
-    pub fn new(config: &JwtConfig) -> Result<Self, reqwest::Error> {
-        // Bounded to 300 s by the config, so the conversion never fails.
-        let leeway = i64::try_from(config.leeway_secs).unwrap_or(i64::MAX);
+impl SupabaseAuth {
+    /// A builder with the defaults; see [`SupabaseAuthBuilder`].
+    pub fn builder() -> SupabaseAuthBuilder {
+        SupabaseAuthBuilder::default()
+    }
+
+    /// Built from the environment: [`SupabaseAuthBuilder::from_env`], then `build`.
+    pub fn from_env() -> Result<Self, BuildError> {
+        SupabaseAuthBuilder::from_env()?.build()
+    }
+
+    pub(crate) fn from_resolved(r: Resolved) -> Result<Self, BuildError> {
         Ok(Self {
             inner: Arc::new(Inner {
-                hs256: config.secret_bytes().map(DecodingKey::from_secret),
-                jwks: config.jwks.clone().map(JwksCache::new).transpose()?,
-                cache: (config.cache_size > 0).then(|| TokenCache::new(config.cache_size, leeway)),
+                hs256: r.hs256_secret.as_deref().map(DecodingKey::from_secret),
+                #[cfg(feature = "jwks")]
+                jwks: r.jwks.map(JwksCache::new).transpose()?,
+                cache: (r.cache_size > 0).then(|| TokenCache::new(r.cache_size, r.leeway)),
                 rules: ClaimRules {
-                    issuers: config.issuers.clone(),
-                    audiences: config.audiences.clone(),
-                    leeway,
+                    issuers: r.issuers,
+                    audiences: r.audiences,
+                    leeway: r.leeway,
                 },
-                max_token_len: config.max_token_bytes,
+                max_token_len: r.max_token_bytes,
+                realm: r.realm,
+                rejection_body: r.rejection_body,
+                started: AtomicBool::new(false),
             }),
         })
     }
 
-    /// Starts the background work, inside a Tokio runtime: the JWKS refresh (if
-    /// JWKS is configured) and the minutely sweep of expired cached tokens.
-    /// Both stop when every clone of this verifier is dropped.
-    pub fn spawn_background(&self) {
+    /// A layer for routes that need a signed-in caller: no token is a 401.
+    pub fn layer(&self) -> AuthLayer {
+        AuthLayer::required(self.clone())
+    }
+
+    /// A layer for routes where signing in is optional: no token gives the
+    /// handler's `Option<AuthUser>` a `None`; a bad token is still a 401.
+    pub fn optional_layer(&self) -> AuthLayer {
+        AuthLayer::optional(self.clone())
+    }
+
+    /// Starts the background work now rather than on first use: the first JWKS
+    /// fetch (retried with backoff) and its refreshes, and the minutely sweep
+    /// of expired cached tokens. Both stop when the last clone of this
+    /// verifier is dropped. Without a Tokio runtime this does nothing, and the
+    /// work starts with the first verification inside one.
+    pub fn start(&self) {
+        if tokio::runtime::Handle::try_current().is_err() || self.inner.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        #[cfg(feature = "jwks")]
         if let Some(jwks) = &self.inner.jwks {
             jwks.spawn_refresh();
         }
@@ -144,14 +189,42 @@ impl TokenVerifier {
         }
     }
 
-    /// The verified-token cache, if enabled.
-    pub fn cache(&self) -> Option<&TokenCache> {
-        self.inner.cache.as_ref()
+    /// The verified-token cache's capacity in entries (0: off).
+    pub fn cache_capacity(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, TokenCache::capacity)
     }
 
-    /// The JWKS cache, if configured (for `/readyz` and purges).
+    /// How many verified tokens the cache holds now.
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// The JWKS key source, if configured: its status (for readiness probes)
+    /// and an immediate refetch (the purge Supabase asks backends to offer).
+    #[cfg(feature = "jwks")]
     pub fn jwks(&self) -> Option<&JwksCache> {
         self.inner.jwks.as_ref()
+    }
+
+    /// The accepted issuers.
+    pub fn issuers(&self) -> &[String] {
+        &self.inner.rules.issuers
+    }
+
+    /// The accepted audiences.
+    pub fn audiences(&self) -> &[String] {
+        &self.inner.rules.audiences
+    }
+
+    /// The clock-skew allowance, in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        self.inner.rules.leeway
+    }
+
+    /// The response for a refused request: the configured body, then the
+    /// status, challenge and `Retry-After` that RFC 6750 asks for.
+    pub fn reject(&self, error: AuthError) -> Response {
+        error.respond(&self.inner.realm, self.inner.rejection_body.as_deref())
     }
 
     /// Verifies `token` and returns the user it identifies.
@@ -161,7 +234,7 @@ impl TokenVerifier {
         self.verify_at(token, unix_now()).await
     }
 
-    /// The longest token this verifier accepts; longer ones fail with [`Fault::TooLarge`].
+    /// The longest token accepted; longer ones fail with [`Fault::TooLarge`].
     pub fn max_token_len(&self) -> usize {
         self.inner.max_token_len
     }
@@ -172,6 +245,7 @@ impl TokenVerifier {
         if self.inner.hs256.is_some() {
             sources.push("hs256");
         }
+        #[cfg(feature = "jwks")]
         if self.inner.jwks.is_some() {
             sources.push("jwks");
         }
@@ -179,6 +253,9 @@ impl TokenVerifier {
     }
 
     async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+        if !self.inner.started.load(Ordering::Relaxed) {
+            self.start();
+        }
         if token.len() > self.inner.max_token_len {
             return Err(Fault::TooLarge.into());
         }
@@ -187,11 +264,14 @@ impl TokenVerifier {
         };
         // Cached JWKS tokens must not outlive their keys: a new key set, or one
         // stale beyond max_stale, changes the generation and clears the cache.
+        #[cfg(feature = "jwks")]
         let generation = match &self.inner.jwks {
             None => 0,
             Some(jwks) if !jwks.is_usable() => u64::MAX,
             Some(jwks) => jwks.generation(),
         };
+        #[cfg(not(feature = "jwks"))]
+        let generation = 0;
         if let Some(user) = cache.get(token, generation, now) {
             return Ok(user);
         }
@@ -227,6 +307,7 @@ impl TokenVerifier {
         let selected = self.key_for(&header).await?;
         let (key, alg) = match &selected {
             Selected::Hmac(key) => (*key, Algorithm::HS256),
+            #[cfg(feature = "jwks")]
             Selected::Jwks(jwk) => (&jwk.key, jwk.alg),
         };
         let message = &token[..token.len() - signature.len() - 1];
@@ -237,12 +318,7 @@ impl TokenVerifier {
         }
         let payload = decode(payload).ok_or(Fault::MalformedClaims)?;
         let v = validate(payload, &self.inner.rules, now)?;
-        Ok(AuthUser {
-            sub: v.sub,
-            email: v.email,
-            role: v.role,
-            claims: Arc::new(v.claims),
-        })
+        Ok(AuthUser::new(v.sub, v.email, v.role, v.claims))
     }
 
     /// Pins the algorithm: the header may only name an algorithm we hold a key for,
@@ -255,6 +331,7 @@ impl TokenVerifier {
                 .as_ref()
                 .map(Selected::Hmac)
                 .ok_or(Fault::AlgorithmNotAllowed),
+            #[cfg(feature = "jwks")]
             "ES256" | "RS256" | "EdDSA" => {
                 let jwks = self.inner.jwks.as_ref().ok_or(Fault::AlgorithmNotAllowed)?;
                 let kid = header
@@ -274,6 +351,8 @@ impl TokenVerifier {
                 }
             }
             "none" | "None" | "NONE" => Err(Fault::Unsigned),
+            #[cfg(not(feature = "jwks"))]
+            "ES256" | "RS256" | "EdDSA" => Err(Fault::AlgorithmNotAllowed),
             "HS384" | "HS512" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES384" => {
                 Err(Fault::AlgorithmNotAllowed)
             }

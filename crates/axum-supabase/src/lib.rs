@@ -1,0 +1,173 @@
+//! Verify Supabase Auth access tokens in axum, and hand every handler a typed caller.
+//!
+//! A frontend signs in with supabase-js and calls your API with
+//! `Authorization: Bearer <access token>`. [`SupabaseAuth`] verifies the token
+//! (HS256 with the project's JWT secret, or ES256/RS256/EdDSA with its JWKS),
+//! its [layer](SupabaseAuth::layer) does so once per request, and handlers
+//! take the caller as an argument: [`AuthUser`], `Option<AuthUser>`, or a
+//! guard such as [`RequireRole`] or [`Require`]. Tokens and secrets never
+//! reach a log line, an error or a response.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use axum_supabase::{AuthUser, SupabaseAuth};
+//!
+//! async fn me(user: AuthUser) -> String {
+//!     format!("hello, {}", user.email().unwrap_or("user"))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // SUPABASE_URL, and SUPABASE_JWT_SECRET for projects on the legacy secret.
+//!     let auth = SupabaseAuth::from_env()?;
+//!     let app = Router::new().route("/api/me", get(me)).route_layer(auth.layer());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Login optional: `Option<AuthUser>`
+//!
+//! Under [`SupabaseAuth::optional_layer`], no token gives `None`; a bad token is
+//! still a 401, so a client with a broken session finds out.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use axum_supabase::{AuthUser, SupabaseAuth};
+//!
+//! async fn greeting(user: Option<AuthUser>) -> String {
+//!     match user {
+//!         Some(user) => format!("hello, {}", user.sub()),
+//!         None => "hello, guest".to_owned(),
+//!     }
+//! }
+//!
+//! fn routes(auth: &SupabaseAuth) -> Router {
+//!     Router::new().route("/", get(greeting)).route_layer(auth.optional_layer())
+//! }
+//! ```
+//!
+//! # A role guard
+//!
+//! ```
+//! use axum_supabase::{RequireRole, Role, RoleRequirement};
+//!
+//! /// Callers whose custom access-token hook set `role: "editor"`.
+//! struct Editor;
+//! impl RoleRequirement for Editor {
+//!     const DESCRIPTION: &'static str = "the editor role is required";
+//!     fn allows(role: &Role) -> bool {
+//!         role.as_str() == "editor"
+//!     }
+//! }
+//!
+//! async fn publish(editor: RequireRole<Editor>) -> String {
+//!     format!("published by {}", editor.sub()) // 403 insufficient_scope for anyone else
+//! }
+//! ```
+//!
+//! # A claim guard
+//!
+//! Supabase's RBAC guide adds a `user_role` claim with a custom access-token
+//! hook. Every claim is kept, so a rule can read it:
+//!
+//! ```
+//! use axum_supabase::{AuthUser, Require, Requirement};
+//!
+//! struct Moderator;
+//! impl Requirement for Moderator {
+//!     const DESCRIPTION: &'static str = "the moderator or admin user_role is required";
+//!     fn allows(user: &AuthUser) -> bool {
+//!         matches!(user.extra_str("user_role"), Some("moderator" | "admin"))
+//!     }
+//! }
+//!
+//! async fn hide_post(user: Require<Moderator>) -> &'static str {
+//!     "hidden"
+//! }
+//! ```
+//!
+//! [`Aal2`] (MFA step-up) and [`NotAnonymous`] come ready-made.
+//!
+//! # Failures
+//!
+//! Every refusal is an [`AuthError`] carrying a typed [`Fault`]: 401 with an
+//! RFC 6750 challenge for a missing or bad token (get a new one), 400 only for
+//! two `Authorization` headers, 403 `insufficient_scope` from a guard, 503 with
+//! `Retry-After` while JWKS keys are unavailable. The realm and the body can
+//! be changed ([`SupabaseAuthBuilder::realm`],
+//! [`SupabaseAuthBuilder::rejection_body`]); the status and the challenge cannot.
+//!
+//! # Features
+//!
+//! - `jwks` (default): asymmetric keys from the project's JWKS endpoint.
+//! - `metrics`: counters and a histogram through the `metrics` facade; the
+//!   application installs the recorder.
+//! - `testing`: `testing::Token` mints Supabase-shaped tokens, and
+//!   `AuthUser::for_tests` makes a user for handler unit tests.
+//!
+//! # Side effects
+//!
+//! None at build time: no recorder, no thread, no environment read outside
+//! [`SupabaseAuth::from_env`]. The background work (JWKS refresh, cache
+//! sweep) starts on the first verification inside a Tokio runtime, or with
+//! [`SupabaseAuth::start`], and stops when the last clone is dropped.
+#![deny(missing_docs)]
+
+mod bearer;
+mod body;
+mod cache;
+mod claims;
+mod config;
+mod error;
+mod guard;
+mod json;
+#[cfg(feature = "jwks")]
+mod jwks;
+mod layer;
+mod metrics;
+#[cfg(feature = "testing")]
+mod token;
+mod user;
+mod verifier;
+
+pub use bearer::DEFAULT_MAX_TOKEN_BYTES;
+pub use body::ErrorBody;
+pub use cache::DEFAULT_CACHE_ENTRIES;
+pub use claims::{Aal, AmrEntry, Audience, Role, SupabaseClaims};
+pub use config::{
+    BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, JwksTiming, MAX_LEEWAY, MIN_SECRET_LEN, Setting,
+    SupabaseAuthBuilder,
+};
+pub use error::{AuthError, Code, Fault, REALM, RequiredClaim};
+pub use guard::{Aal2, Admin, ByRole, NotAnonymous, Require, RequireRole, Requirement, RoleRequirement};
+#[cfg(feature = "jwks")]
+pub use jwks::{FetchError, JwksCache, JwksStatus};
+pub use layer::{AuthLayer, AuthService};
+pub use user::{AuthRejection, AuthUser, ClaimTypeError};
+pub use verifier::SupabaseAuth;
+
+/// Test support (feature `testing`): mint Supabase-shaped tokens.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use crate::token::Token;
+}
+
+/// Internals for this repository's fuzz targets and benches. Not part of the
+/// API: anything here may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bearer::bearer_token;
+    #[cfg(feature = "jwks")]
+    pub use crate::jwks::jwks_kids;
+}
+
+/// Seconds since the Unix epoch, as JWT dates count them.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,166 @@
+//! The typed user handlers take as an argument: `AuthUser` or `Option<AuthUser>`.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+use axum::response::{IntoResponse, Response};
+
+use super::{AuthError, Fault, Role, SupabaseAuth, SupabaseClaims};
+
+/// The verified caller. Only the verifier makes one (and, with the `testing`
+/// feature, `AuthUser::for_tests`): a handler that takes it knows the
+/// request carried a valid token.
+///
+/// ```
+/// use axum_supabase::AuthUser;
+///
+/// async fn whoami(user: AuthUser) -> String {
+///     format!("{} ({})", user.sub(), user.role())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    sub: Uuid,
+    email: Option<String>,
+    role: Role,
+    claims: Arc<SupabaseClaims>,
+}
+
+/// A claim is present but does not have the type asked for. It names neither
+/// the claim's value nor the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the claim does not have the requested type")]
+pub struct ClaimTypeError;
+
+impl AuthUser {
+    pub(crate) fn new(sub: Uuid, email: Option<String>, role: Role, claims: SupabaseClaims) -> Self {
+        Self {
+            sub,
+            email,
+            role,
+            claims: Arc::new(claims),
+        }
+    }
+
+    /// The Supabase user id (`sub`).
+    pub fn sub(&self) -> Uuid {
+        self.sub
+    }
+
+    /// The user's email, if the token carries one.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    /// The Postgres role the token grants (`authenticated`, `anon`, or a custom one).
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// Every other claim: the Supabase ones typed, the rest in `extra`.
+    pub fn claims(&self) -> &SupabaseClaims {
+        &self.claims
+    }
+
+    /// Any top-level claim, typed by the caller: custom claims from an
+    /// access-token hook (`tenant_id`, `permissions`, …) as well as standard
+    /// ones. `Ok(None)` if the token does not carry it (or carries `null`).
+    ///
+    /// ```
+    /// # fn demo(user: &axum_supabase::AuthUser) {
+    /// let tenant: Option<u64> = user.claim("tenant_id").unwrap_or(None);
+    /// # }
+    /// ```
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ClaimTypeError> {
+        let typed = |value: &Value| match value {
+            Value::Null => Ok(None),
+            value => T::deserialize(value).map(Some).map_err(|_| ClaimTypeError),
+        };
+        if let Some(value) = self.claims.extra.get(name) {
+            return typed(value);
+        }
+        // A claim with a typed field: read it from the signed payload as sent.
+        let all: serde_json::Map<String, Value> =
+            serde_json::from_str(self.claims.payload_json()).map_err(|_| ClaimTypeError)?;
+        all.get(name).map_or(Ok(None), typed)
+    }
+
+    /// A custom (non-Supabase) string claim, borrowed: the cheap form for guards.
+    pub fn extra_str(&self, name: &str) -> Option<&str> {
+        self.claims.extra.get(name).and_then(Value::as_str)
+    }
+}
+
+/// What the layer found, stored in the request extensions for the extractors,
+/// with the verifier whose rejection style they answer in.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthContext {
+    /// `None`: no credentials were sent (optional mode only).
+    pub(crate) user: Option<AuthUser>,
+    pub(crate) auth: SupabaseAuth,
+}
+
+/// An extractor's refusal: an [`AuthError`], answered like the layer's own
+/// rejections (realm, custom body). Match on [`AuthRejection::error`].
+#[derive(Debug)]
+pub struct AuthRejection {
+    error: AuthError,
+    auth: Option<SupabaseAuth>,
+}
+
+impl AuthRejection {
+    pub(crate) fn new(error: impl Into<AuthError>, auth: Option<&SupabaseAuth>) -> Self {
+        Self {
+            error: error.into(),
+            auth: auth.cloned(),
+        }
+    }
+
+    /// Why.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self.auth {
+            Some(auth) => auth.reject(self.error),
+            None => self.error.into_response(),
+        }
+    }
+}
+
+/// The layer's finding, or the 500 of a route without the layer.
+pub(crate) fn context(parts: &Parts) -> Result<&AuthContext, AuthRejection> {
+    parts
+        .extensions
+        .get::<AuthContext>()
+        .ok_or_else(|| AuthRejection::new(Fault::MissingLayer, None))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = context(parts)?;
+        ctx.user
+            .clone()
+            .ok_or_else(|| AuthRejection::new(Fault::Missing, Some(&ctx.auth)))
+    }
+}
+
+/// `Option<AuthUser>`: absent credentials give `None`. A bad token never gets
+/// here: the layer has already answered 401.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for AuthUser {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(context(parts)?.user.clone())
+    }
+}

@@ -1,6 +1,5 @@
 //! The command line: `serve` (the default) and `mint`.
 
-use std::future::IntoFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -116,7 +115,19 @@ fn serve(dev: bool) -> ExitCode {
 
 async fn run_server(config: Config) -> ExitCode {
     // First, so that a signal during startup is handled, not fatal.
-    let shutdown = startup::shutdown_signal();
+    let signal = startup::shutdown_signal();
+    // One signal stops every listener: each serve loop waits on its own receiver.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
     let listener = match TcpListener::bind(config.bind_addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -151,19 +162,32 @@ async fn run_server(config: Config) -> ExitCode {
         spawn_purge_on_sighup(state.clone());
     }
     state.verifier.start();
-    if let MetricsEndpoint::Separate(metrics_addr) = config.metrics {
-        match TcpListener::bind(metrics_addr).await {
+    // The internal metrics listener gets the same hardened accept loop as the
+    // API: header timeout, connection cap, graceful shutdown, logged errors.
+    let metrics_server = match config.metrics {
+        MetricsEndpoint::Separate(metrics_addr) => match TcpListener::bind(metrics_addr).await {
             Ok(l) => {
-                tokio::spawn(axum::serve(l, routes::metrics_router(state.clone())).into_future());
+                let router = startup::with_middleware(routes::metrics_router(state.clone()), &config);
+                let (options, stop) = (config.serve.clone(), until_stopped());
+                Some(tokio::spawn(async move {
+                    if let Err(e) = crate::server::serve(l, router, stop, &options).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                }))
             }
             Err(e) => {
                 tracing::error!(addr = %metrics_addr, error = %e, "cannot bind METRICS_BIND_ADDR");
                 return ExitCode::FAILURE;
             }
-        }
-    }
+        },
+        MetricsEndpoint::Main | MetricsEndpoint::Off => None,
+    };
     let app = startup::app_with_state(state, &config);
-    match crate::server::serve(listener, app, shutdown, &config.serve).await {
+    let served = crate::server::serve(listener, app, until_stopped(), &config.serve).await;
+    if let Some(metrics) = metrics_server {
+        let _ = metrics.await;
+    }
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -141,3 +141,101 @@ fn healthcheck(bind: &str, dir: &std::path::Path) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// One GET over a fresh connection: the status, or 0 if the connection failed.
+async fn status_of(addr: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut response = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response)).await;
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_metrics_listener_is_served_and_stopped_like_the_api() {
+    let (bind, metrics) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let dir = std::env::temp_dir().join(format!("asa-metrics-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_axum-supabase-auth"))
+        .arg("serve")
+        .env_clear()
+        .env("SUPABASE_JWT_SECRET", crate::helpers::random_secret())
+        .env("SUPABASE_URL", "https://test.supabase.co")
+        .env("SUPABASE_JWKS_URL", "off")
+        .env("BIND_ADDR", &bind)
+        .env("METRICS_BIND_ADDR", &metrics)
+        .env("MAX_CONNECTIONS", "2")
+        .env("RUST_LOG", "warn")
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if status_of(&metrics, "/metrics").await == 200 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the metrics listener answers /metrics");
+    assert_eq!(
+        status_of(&bind, "/metrics").await,
+        404,
+        "and the main port does not"
+    );
+    // The error shape of our middleware: the metrics listener has it too.
+    assert_eq!(status_of(&metrics, "/nope").await, 404);
+    // And the connection cap: two idle connections fill it, a third is closed on accept.
+    let idle = (
+        tokio::net::TcpStream::connect(&metrics).await.unwrap(),
+        tokio::net::TcpStream::connect(&metrics).await.unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(status_of(&metrics, "/metrics").await, 0, "over MAX_CONNECTIONS");
+    drop(idle);
+    let mut again = 0;
+    for _ in 0..100 {
+        again = status_of(&metrics, "/metrics").await;
+        if again == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(again, 200, "served again once the idle connections are gone");
+    let pid = server.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "both listeners stop gracefully on SIGTERM: {status:?}"
+    );
+    assert_eq!(
+        status_of(&metrics, "/metrics").await,
+        0,
+        "the metrics port is closed"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

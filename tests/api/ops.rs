@@ -13,38 +13,72 @@ use tower::ServiceExt;
 
 use crate::helpers::{TestApp, TestResponse};
 
-#[tokio::test]
-async fn metrics_count_requests_and_auth_outcomes_without_identities() {
+/// Runs `requests` with a recorder of this test's own, so the counts read back
+/// are this test's alone, whatever other tests running in parallel record in
+/// the process-wide one. A current-thread runtime keeps every task of the
+/// requests on this thread, where the local recorder applies.
+fn with_own_recorder(requests: impl std::future::Future<Output = ()>) -> String {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || runtime.block_on(requests));
+    handle.render()
+}
+
+/// The value of one sample line, `name{labels} value`, if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_requests_and_auth_outcomes_without_identities() {
     let app = TestApp::new();
     let sub = uuid::Uuid::new_v4();
     let token = app.sign(app.token().subject(sub).email("metrics@example.com"));
-    assert_eq!(app.get_bearer("/api/me", &token).await.status, StatusCode::OK);
-    app.get_bearer("/api/me", &app.sign(app.token().expires_in(-3600)))
-        .await;
-    app.get_bearer("/api/me", &app.sign(app.token().audience("x")))
-        .await;
-    app.get("/api/me").await;
-    app.get_bearer("/api/admin", &token).await;
-
-    let response = app.get("/metrics").await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert!(response.header("content-type").unwrap().starts_with("text/plain"));
-    let text = response.text();
-    for needle in [
-        r#"http_requests_total{route="/api/me",status="200"}"#,
-        r#"http_requests_total{route="/api/me",status="401"}"#,
-        r#"http_requests_total{route="/api/admin",status="403"}"#,
-        r#"auth_outcomes_total{outcome="ok"}"#,
-        r#"auth_outcomes_total{outcome="expired"}"#,
-        r#"auth_outcomes_total{outcome="wrong_audience"}"#,
-        r#"auth_outcomes_total{outcome="missing"}"#,
-        r#"auth_outcomes_total{outcome="insufficient_scope"}"#,
-        "auth_verify_duration_seconds_bucket",
+    let text = with_own_recorder(async {
+        assert_eq!(app.get_bearer("/api/me", &token).await.status, StatusCode::OK);
+        assert_eq!(app.get_bearer("/api/me", &token).await.status, StatusCode::OK);
+        app.get_bearer("/api/me", &app.sign(app.token().expires_in(-3600)))
+            .await;
+        app.get_bearer("/api/me", &app.sign(app.token().audience("x")))
+            .await;
+        app.get("/api/me").await;
+        app.get_bearer("/api/admin", &token).await;
+    });
+    for (series, count) in [
+        (r#"http_requests_total{route="/api/me",status="200"}"#, 2.0),
+        (r#"http_requests_total{route="/api/me",status="401"}"#, 3.0),
+        (r#"http_requests_total{route="/api/admin",status="403"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="ok"}"#, 3.0),
+        (r#"auth_outcomes_total{outcome="expired"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="wrong_audience"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="missing"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="insufficient_scope"}"#, 1.0),
+        // Full verifications only: the second /api/me and /api/admin were cache hits.
+        ("auth_verify_duration_seconds_count", 3.0),
     ] {
-        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+        assert_eq!(sample(&text, series), Some(count), "{series} in:\n{text}");
     }
     assert!(
         !text.contains(&sub.to_string()) && !text.contains("metrics@example.com") && !text.contains("eyJ")
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_text_format() {
+    let app = TestApp::new();
+    app.get_bearer("/api/me", &app.valid_token()).await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        response.text().contains("http_requests_total{"),
+        "{}",
+        response.text()
     );
 }
 

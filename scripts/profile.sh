@@ -12,11 +12,11 @@
 # tokens; and, when peers.sh has built it, the peers' bare axum yardstick
 # (`/noauth`, no middleware, no auth) and its jsonwebtoken `/api/me`.
 #
-# env: TOP=0 (N > 0 also prints the N costliest functions of the HS256 run)
+# env: TOP=0 (N > 0 also prints the N costliest functions of one run: TOP_RUN, default hs256-1-token)
 #      PORT=39510  PROTO=<path of peers.sh's axum yardstick binary>
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TOP=${TOP:-0}; PORT=${PORT:-39510}; JWKS_PORT=$((PORT + 1))
+TOP=${TOP:-0}; TOP_RUN=${TOP_RUN:-hs256-1-token}; PORT=${PORT:-39510}; JWKS_PORT=$((PORT + 1))
 PROTO=${PROTO:-${PEERS_WORKDIR:-$HOME/.cache/peer-baselines}/rust-proto/target/release/proto}
 missing=()
 for tool in valgrind wrk curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -86,9 +86,9 @@ if [ -n "${IR[yardstick-axum-noauth]:-}" ]; then
   echo "against bare axum with no auth: our twin $(ratio noauth-twin yardstick-axum-noauth)x, our HS256 /api/me $(ratio hs256-1-token yardstick-axum-noauth)x, axum + jsonwebtoken /api/me $(ratio yardstick-axum-jwt-me yardstick-axum-noauth)x"
 fi
 if ((TOP > 0)); then
-  echo "== the $TOP costliest functions (self) of the HS256 one-token run, instructions per request"
-  reqs=$(awk '/requests in/ {print $1}' "$work/hs256-1-token.wrk")
-  callgrind_annotate --threshold=100 "$work/cg.hs256-1-token.1" 2>/dev/null \
+  echo "== the $TOP costliest functions (self) of the $TOP_RUN run, instructions per request"
+  reqs=$(awk '/requests in/ {print $1}' "$work/$TOP_RUN.wrk")
+  callgrind_annotate --threshold=100 "$work/cg.$TOP_RUN.1" 2>/dev/null \
     | awk -v n="$reqs" -v top="$TOP" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ { # reads to the end: no SIGPIPE
         c = $1; gsub(",", "", c); $1 = ""; $2 = ""; sub(/^ +/, ""); sub(/ \[.*$/, "")
         if (k++ < top) printf "%8.0f  %s\n", c / n, substr($0, 1, 140) }'

@@ -13,7 +13,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod edge;
 pub mod error;
+pub mod json;
 pub mod metrics;
 pub mod routes;
 pub mod server;

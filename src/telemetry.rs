@@ -52,7 +52,7 @@ pub fn make_span(request: &Request) -> Span {
         .map_or("<unmatched>", MatchedPath::as_str);
     let request_id = request
         .headers()
-        .get(crate::startup::REQUEST_ID)
+        .get(crate::edge::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     tracing::info_span!(

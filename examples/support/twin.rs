@@ -2,9 +2,10 @@
 //! same response type and size, built and serialized the same way, without the
 //! auth layer. Bench-only; never mounted by the production router.
 
+use axum::Router;
 use axum::routing::get;
-use axum::{Json, Router};
 use axum_supabase::{Aal, Role};
+use axum_supabase_auth::json::Json;
 use axum_supabase_auth::routes::Me;
 use uuid::Uuid;
 

@@ -1,6 +1,6 @@
 //! Liveness and readiness probes; public, outside the auth layer.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};

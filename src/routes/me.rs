@@ -1,6 +1,6 @@
 //! `/api/*`: the example routes, one per way of taking the caller.
 
-use axum::Json;
+use crate::json::Json;
 use serde::Serialize;
 use uuid::Uuid;
 

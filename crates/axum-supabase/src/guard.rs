@@ -137,7 +137,7 @@ impl<S: Send + Sync, R: Requirement> FromRequestParts<S> for Require<R> {
         if !R::allows(&user) {
             tracing::debug!(rule = std::any::type_name::<R>(), "guard refused the caller");
             let error = AuthError::from(Fault::InsufficientScope(R::DESCRIPTION));
-            crate::metrics::auth_outcome(error.reason());
+            ctx.auth.count_outcome(error.reason());
             return Err(AuthRejection::new(error, Some(&ctx.auth)));
         }
         Ok(Self {

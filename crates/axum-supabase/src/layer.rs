@@ -113,14 +113,14 @@ where
             };
             match outcome {
                 Ok(user) => {
-                    crate::metrics::auth_outcome(if user.is_some() { "ok" } else { "anonymous" });
+                    verifier.count_outcome(if user.is_some() { "ok" } else { "anonymous" });
                     request
                         .extensions_mut()
                         .insert(AuthContext { user, auth: verifier });
                     inner.call(request).await
                 }
                 Err(error) => {
-                    crate::metrics::auth_outcome(error.reason());
+                    verifier.count_outcome(error.reason());
                     tracing::debug!(reason = error.description(), "request not authenticated");
                     Ok(verifier.reject(error))
                 }

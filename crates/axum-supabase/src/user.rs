@@ -25,10 +25,17 @@ use super::{AuthError, Fault, Role, SupabaseAuth, SupabaseClaims};
 /// ```
 #[derive(Debug, Clone)]
 pub struct AuthUser {
+    // One allocation, shared: the cache, the layer and each extractor clone it
+    // on every request, and a clone is then one reference count.
+    inner: Arc<UserInner>,
+}
+
+#[derive(Debug)]
+struct UserInner {
     sub: Uuid,
     email: Option<String>,
     role: Role,
-    claims: Arc<SupabaseClaims>,
+    claims: SupabaseClaims,
 }
 
 /// A claim is present but does not have the type asked for. It names neither
@@ -40,31 +47,33 @@ pub struct ClaimTypeError;
 impl AuthUser {
     pub(crate) fn new(sub: Uuid, email: Option<String>, role: Role, claims: SupabaseClaims) -> Self {
         Self {
-            sub,
-            email,
-            role,
-            claims: Arc::new(claims),
+            inner: Arc::new(UserInner {
+                sub,
+                email,
+                role,
+                claims,
+            }),
         }
     }
 
     /// The Supabase user id (`sub`).
     pub fn sub(&self) -> Uuid {
-        self.sub
+        self.inner.sub
     }
 
     /// The user's email, if the token carries one.
     pub fn email(&self) -> Option<&str> {
-        self.email.as_deref()
+        self.inner.email.as_deref()
     }
 
     /// The Postgres role the token grants (`authenticated`, `anon`, or a custom one).
     pub fn role(&self) -> &Role {
-        &self.role
+        &self.inner.role
     }
 
     /// Every other claim: the Supabase ones typed, the rest in `extra`.
     pub fn claims(&self) -> &SupabaseClaims {
-        &self.claims
+        &self.inner.claims
     }
 
     /// Any top-level claim, typed by the caller: custom claims from an
@@ -81,18 +90,18 @@ impl AuthUser {
             Value::Null => Ok(None),
             value => T::deserialize(value).map(Some).map_err(|_| ClaimTypeError),
         };
-        if let Some(value) = self.claims.extra.get(name) {
+        if let Some(value) = self.inner.claims.extra.get(name) {
             return typed(value);
         }
         // A claim with a typed field: read it from the signed payload as sent.
         let all: serde_json::Map<String, Value> =
-            serde_json::from_str(self.claims.payload_json()).map_err(|_| ClaimTypeError)?;
+            serde_json::from_str(self.inner.claims.payload_json()).map_err(|_| ClaimTypeError)?;
         all.get(name).map_or(Ok(None), typed)
     }
 
     /// A custom (non-Supabase) string claim, borrowed: the cheap form for guards.
     pub fn extra_str(&self, name: &str) -> Option<&str> {
-        self.claims.extra.get(name).and_then(Value::as_str)
+        self.inner.claims.extra.get(name).and_then(Value::as_str)
     }
 }
 

@@ -49,6 +49,7 @@ struct Inner {
     rejection_body: Option<BodyFn>,
     /// Whether the background work (JWKS refresh, cache sweep) is running.
     started: AtomicBool,
+    metrics: crate::metrics::AuthMetrics,
 }
 
 impl std::fmt::Debug for SupabaseAuth {
@@ -146,6 +147,7 @@ impl SupabaseAuth {
                 realm: r.realm,
                 rejection_body: r.rejection_body,
                 started: AtomicBool::new(false),
+                metrics: crate::metrics::AuthMetrics::default(),
             }),
         })
     }
@@ -221,6 +223,11 @@ impl SupabaseAuth {
         self.inner.rules.leeway
     }
 
+    /// Counts one outcome (`auth_outcomes_total`, feature `metrics`).
+    pub(crate) fn count_outcome(&self, outcome: &'static str) {
+        self.inner.metrics.outcome(outcome);
+    }
+
     /// The response for a refused request: the configured body, then the
     /// status, challenge and `Retry-After` that RFC 6750 asks for.
     pub fn reject(&self, error: AuthError) -> Response {
@@ -285,7 +292,7 @@ impl SupabaseAuth {
     async fn verify_timed(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
         let started = std::time::Instant::now();
         let result = self.verify_uncached(token, now).await;
-        crate::metrics::verify_latency(started.elapsed());
+        self.inner.metrics.verify_latency(started.elapsed());
         result
     }
 

@@ -38,9 +38,11 @@ use axum::body::HttpBody as _;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use pin_project_lite::pin_project;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::error::{ErrorBody, json_error_body, panic_response};
 use crate::metrics::RequestCounters;
@@ -51,8 +53,6 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Bodies larger than this are refused with 413; no route reads more.
 pub const BODY_LIMIT: usize = 64 * 1024;
-
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// Request ids in UUID v4 form, without a `getrandom` system call per request:
 /// a random 64-bit prefix per process and a counter. Unique, not secret.
@@ -144,18 +144,17 @@ pub struct Front<S> {
 
 impl<S> Service<Request> for Front<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture;
+    type Future = FrontFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> BoxFuture {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         mark_sensitive(request.headers_mut());
         let id = match request.headers().get(&REQUEST_ID) {
             Some(id) if is_safe_request_id(id) => id.clone(),
@@ -166,24 +165,46 @@ where
             }
         };
         let span = telemetry::make_span(&request);
-        let started = Instant::now();
         let future = {
             let _entered = span.enter();
             tracing::debug!("started processing request");
             self.inner.call(request)
         };
-        Box::pin(
-            async move {
-                let mut response = match future.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                response.headers_mut().entry(REQUEST_ID).or_insert(id);
-                telemetry::on_response(&response, started.elapsed(), &tracing::Span::current());
-                Ok(response)
-            }
-            .instrument(span),
-        )
+        FrontFuture {
+            inner: future.instrument(span),
+            id: Some(id),
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Front`]: the inner future inside the request span, then
+    /// the request id on the response and the completion log.
+    pub struct FrontFuture<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        id: Option<HeaderValue>,
+        started: Instant,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let mut response = match std::task::ready!(this.inner.as_mut().poll(cx)) {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        if let Some(id) = this.id.take() {
+            response.headers_mut().entry(REQUEST_ID).or_insert(id);
+        }
+        let span = this.inner.as_ref().get_ref().span();
+        let _entered = span.enter();
+        telemetry::on_response(&response, this.started.elapsed(), span);
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -229,71 +250,123 @@ pub struct Back<S> {
 
 impl<S> Service<Request> for Back<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture;
+    type Future = BackFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> BoxFuture {
+    fn call(&mut self, request: Request) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
-        // The clone is not necessarily ready; keep the one that is (tower's usual dance).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (permits, timeout, counters) = (self.permits.clone(), self.timeout, self.counters.clone());
-        Box::pin(async move {
-            let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
-            let response = if route == "/healthz" {
-                guarded(&mut inner, request, timeout).await
-            } else if let Ok(_permit) = permits.try_acquire() {
-                guarded(&mut inner, request, timeout).await
-            } else {
-                metrics::counter!("http_requests_shed_total").increment(1);
-                let body = ErrorBody::new("overloaded", "too many requests in flight; retry shortly");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    body,
-                )
-                    .into_response()
-            };
-            let response = json_error_body(response);
-            counters.count(route, response.status());
-            Ok(response)
-        })
+        let exempt = route.as_ref().is_some_and(|r| r.as_str() == "/healthz");
+        let permit = if exempt {
+            None
+        } else if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            Some(permit)
+        } else {
+            metrics::counter!("http_requests_shed_total").increment(1);
+            let body = ErrorBody::new("overloaded", "too many requests in flight; retry shortly");
+            let shed = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                body,
+            )
+                .into_response();
+            return BackFuture::ready(shed, route, &self.counters);
+        };
+        let Some(request) = limit_body(request) else {
+            let too_large = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+            return BackFuture::ready(too_large, route, &self.counters);
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(future) => BackFuture {
+                state: BackState::Running {
+                    future,
+                    deadline: tokio::time::sleep(self.timeout),
+                    permit,
+                },
+                route,
+                counters: self.counters.clone(),
+            },
+            Err(panic) => BackFuture::ready(panic_response(panic), route, &self.counters),
+        }
     }
 }
 
-/// The request under its timeout, body limit and panic guard.
-async fn guarded<S>(inner: &mut S, request: Request, timeout: Duration) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    let Some(request) = limit_body(request) else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
-    };
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
-        Ok(future) => future,
-        Err(panic) => return panic_response(panic),
-    };
-    let mut future = std::pin::pin!(future);
-    let caught = std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-            Err(panic) => Poll::Ready(Err(panic)),
+pin_project! {
+    /// The future of [`Back`]: the handler under its deadline and panic guard,
+    /// or an answer made at once; then the JSON error shape and the count.
+    pub struct BackFuture<F> {
+        #[pin]
+        state: BackState<F>,
+        route: Option<MatchedPath>,
+        counters: RequestCounters,
+    }
+}
+
+pin_project! {
+    #[project = BackStateProj]
+    enum BackState<F> {
+        // The deadline is polled only while the handler is pending, so a quick
+        // answer never touches the timer wheel. The permit is held until the
+        // request is answered or dropped.
+        Running {
+            #[pin]
+            future: F,
+            #[pin]
+            deadline: tokio::time::Sleep,
+            permit: Option<OwnedSemaphorePermit>,
+        },
+        Ready { response: Option<Response> },
+    }
+}
+
+impl<F> BackFuture<F> {
+    fn ready(response: Response, route: Option<MatchedPath>, counters: &RequestCounters) -> Self {
+        Self {
+            state: BackState::Ready {
+                response: Some(response),
+            },
+            route,
+            counters: counters.clone(),
         }
-    });
-    match tokio::time::timeout(timeout, caught).await {
-        Ok(Ok(Ok(response))) => response,
-        Ok(Ok(Err(never))) => match never {},
-        Ok(Err(panic)) => panic_response(panic),
-        Err(_elapsed) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for BackFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.state.project() {
+            BackStateProj::Running {
+                future,
+                deadline,
+                permit,
+            } => {
+                let response = match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Ready(Ok(response))) => response,
+                    Ok(Poll::Ready(Err(never))) => match never {},
+                    Err(panic) => panic_response(panic),
+                    Ok(Poll::Pending) => match deadline.poll(cx) {
+                        Poll::Ready(()) => StatusCode::REQUEST_TIMEOUT.into_response(),
+                        Poll::Pending => return Poll::Pending,
+                    },
+                };
+                drop(permit.take());
+                response
+            }
+            // Polled again after completion (a caller's bug): an empty answer, not a panic.
+            BackStateProj::Ready { response } => response.take().unwrap_or_default(),
+        };
+        let response = json_error_body(response);
+        let route = this.route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+        this.counters.count(route, response.status());
+        Poll::Ready(Ok(response))
     }
 }
 

@@ -3,6 +3,7 @@
 //! auth layer. Bench-only; never mounted by the production router.
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_supabase::{Aal, Role};
 use axum_supabase_auth::json::Json;
@@ -18,15 +19,17 @@ pub(crate) fn router() -> Router {
 }
 
 /// `GET /noauth`: what `/api/me` answers, minus authentication.
-async fn noauth() -> Json<Me> {
+async fn noauth() -> Response {
+    let (role, aal) = (Role::Authenticated, Aal::Aal1);
     Json(Me {
         sub: Uuid::from_u128(0x8d6f1f5e_3b2a_4c2e_9d35_5f0f2f7b9a11),
-        email: Some("ada@example.com".to_owned()),
-        role: Role::Authenticated,
+        email: Some("ada@example.com"),
+        role: &role,
         phone: None,
-        aal: Some(Aal::Aal1),
+        aal: Some(&aal),
         is_anonymous: false,
-        session_id: Some("4b293eb1-fb6d-4dc8-8fc9-2ff68cd7c609".to_owned()),
+        session_id: Some("4b293eb1-fb6d-4dc8-8fc9-2ff68cd7c609"),
         expires_at: 1_795_694_774,
     })
+    .into_response()
 }

@@ -1,45 +1,49 @@
 //! `/api/*`: the example routes, one per way of taking the caller.
 
+use axum::response::{IntoResponse, Response};
+
 use crate::json::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
 use axum_supabase::{Aal, Aal2, Admin, AuthUser, NotAnonymous, Require, RequireRole, Requirement, Role};
 
-/// The caller's identity, as `/api/me` returns it.
+/// The caller's identity, as `/api/me` returns it. It borrows from the user,
+/// so answering copies no claim (two allocations fewer per request).
 #[derive(Debug, Serialize)]
-pub struct Me {
+pub struct Me<'a> {
     /// Supabase user id.
     pub sub: Uuid,
     /// Email, if any.
-    pub email: Option<String>,
+    pub email: Option<&'a str>,
     /// Postgres role.
-    pub role: Role,
+    pub role: &'a Role,
     /// Phone, if any.
-    pub phone: Option<String>,
+    pub phone: Option<&'a str>,
     /// Assurance level.
-    pub aal: Option<Aal>,
+    pub aal: Option<&'a Aal>,
     /// Whether the user signed in anonymously.
     pub is_anonymous: bool,
     /// Session id.
-    pub session_id: Option<String>,
+    pub session_id: Option<&'a str>,
     /// When the token expires, seconds since the epoch.
     pub expires_at: i64,
 }
 
 /// `GET /api/me`: who the token says you are.
-pub(super) async fn me(user: AuthUser) -> Json<Me> {
+pub(super) async fn me(user: AuthUser) -> Response {
     let c = user.claims();
     Json(Me {
-        phone: c.phone.clone(),
-        aal: c.aal.clone(),
-        is_anonymous: c.is_anonymous.unwrap_or(false),
-        session_id: c.session_id.clone(),
-        expires_at: c.exp,
         sub: user.sub(),
-        email: user.email().map(str::to_owned),
-        role: user.role().clone(),
+        email: user.email(),
+        role: user.role(),
+        phone: c.phone.as_deref(),
+        aal: c.aal.as_ref(),
+        is_anonymous: c.is_anonymous.unwrap_or(false),
+        session_id: c.session_id.as_deref(),
+        expires_at: c.exp,
     })
+    .into_response()
 }
 
 /// `GET /api/greeting`: login optional; a bad token is still refused.

@@ -21,6 +21,16 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 32 * 1024;
 /// Returns the bearer token, `None` if no credentials were sent, or the fault.
 /// Tokens longer than `max_len` are refused before any other work.
 pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
+    // Visible ASCII is valid UTF-8, so the conversion cannot fail.
+    bearer_bytes(headers, max_len)?
+        .map(std::str::from_utf8)
+        .transpose()
+        .map_err(|_| Fault::NotVisibleAscii.into())
+}
+
+/// [`bearer_token`] without the UTF-8 conversion: the token's bytes, all
+/// visible ASCII. The layer looks these up in the cache as they are.
+pub(crate) fn bearer_bytes(headers: &HeaderMap, max_len: usize) -> Result<Option<&[u8]>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -67,10 +77,7 @@ pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>,
         };
         return Err(fault.into());
     }
-    // Visible ASCII is valid UTF-8, so this cannot fail.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| Fault::NotVisibleAscii.into())
+    Ok(Some(token))
 }
 
 /// RFC 6750 §2.1 `b64token`: `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`

@@ -42,15 +42,16 @@ struct Entry {
 #[derive(Clone)]
 struct TokenWeight;
 
-impl Weighter<Box<str>, Arc<Entry>> for TokenWeight {
-    fn weight(&self, key: &Box<str>, _: &Arc<Entry>) -> u64 {
+impl Weighter<Box<[u8]>, Arc<Entry>> for TokenWeight {
+    fn weight(&self, key: &Box<[u8]>, _: &Arc<Entry>) -> u64 {
         key.len().div_ceil(1024).max(1) as u64
     }
 }
 
 /// A bounded cache of verified tokens.
 pub(crate) struct TokenCache {
-    entries: Cache<Box<str>, Arc<Entry>, TokenWeight>,
+    // Bytes, not str: the layer looks tokens up without a UTF-8 check.
+    entries: Cache<Box<[u8]>, Arc<Entry>, TokenWeight>,
     generation: AtomicU64,
     leeway: i64,
 }
@@ -77,7 +78,7 @@ impl TokenCache {
 
     /// The cached user for `token`, if it was verified under key-set `generation`
     /// and is still within `exp`/`nbf` at `now`.
-    pub(crate) fn get(&self, token: &str, generation: u64, now: i64) -> Option<AuthUser> {
+    pub(crate) fn get(&self, token: &[u8], generation: u64, now: i64) -> Option<AuthUser> {
         self.observe(generation);
         let entry = self.entries.get(token)?;
         let fresh = entry.generation == generation
@@ -92,7 +93,7 @@ impl TokenCache {
     }
 
     /// Remembers a verified token.
-    pub(crate) fn insert(&self, token: &str, user: &AuthUser, generation: u64) {
+    pub(crate) fn insert(&self, token: &[u8], user: &AuthUser, generation: u64) {
         if token.len() > MAX_CACHED_TOKEN_LEN {
             return;
         }
@@ -166,30 +167,30 @@ mod tests {
     #[test]
     fn hits_recheck_exp_and_nbf() {
         let cache = TokenCache::new(10, 30);
-        cache.insert("t", &user(1000, Some(900)), 0);
-        assert!(cache.get("t", 0, 1000).is_some());
-        assert!(cache.get("t", 0, 1030).is_some(), "within the leeway");
-        assert!(cache.get("t", 0, 1031).is_none(), "expired: never served");
+        cache.insert(b"t", &user(1000, Some(900)), 0);
+        assert!(cache.get(b"t", 0, 1000).is_some());
+        assert!(cache.get(b"t", 0, 1030).is_some(), "within the leeway");
+        assert!(cache.get(b"t", 0, 1031).is_none(), "expired: never served");
         assert!(cache.is_empty(), "and dropped");
-        cache.insert("n", &user(5000, Some(2000)), 0);
-        assert!(cache.get("n", 0, 1900).is_none(), "not yet valid");
+        cache.insert(b"n", &user(5000, Some(2000)), 0);
+        assert!(cache.get(b"n", 0, 1900).is_none(), "not yet valid");
     }
 
     #[test]
     fn only_the_whole_token_hits() {
         let cache = TokenCache::new(10, 0);
-        cache.insert("a.b.c", &user(1000, None), 0);
+        cache.insert(b"a.b.c", &user(1000, None), 0);
         for other in ["a.b.", "a.b.c ", "a.b.C", "a.b.cc", "A.b.c"] {
-            assert!(cache.get(other, 0, 1).is_none(), "{other}");
+            assert!(cache.get(other.as_bytes(), 0, 1).is_none(), "{other}");
         }
-        assert!(cache.get("a.b.c", 0, 1).is_some());
+        assert!(cache.get(b"a.b.c", 0, 1).is_some());
     }
 
     #[test]
     fn a_new_key_generation_clears_the_cache() {
         let cache = TokenCache::new(10, 0);
-        cache.insert("t", &user(1000, None), 0);
-        assert!(cache.get("t", 1, 1).is_none());
+        cache.insert(b"t", &user(1000, None), 0);
+        assert!(cache.get(b"t", 1, 1).is_none());
         assert!(cache.is_empty());
     }
 
@@ -197,14 +198,22 @@ mod tests {
     fn the_cache_stays_bounded_and_skips_huge_tokens() {
         let cache = TokenCache::new(100, 0);
         for i in 0..10_000 {
-            cache.insert(&format!("token-{i}"), &user(1000, None), 0);
+            cache.insert(format!("token-{i}").as_bytes(), &user(1000, None), 0);
         }
         assert!(cache.len() <= 100, "{}", cache.len());
         let cache = TokenCache::new(100, 0);
-        cache.insert(&"x".repeat(MAX_CACHED_TOKEN_LEN + 1), &user(1000, None), 0);
+        cache.insert(
+            "x".repeat(MAX_CACHED_TOKEN_LEN + 1).as_bytes(),
+            &user(1000, None),
+            0,
+        );
         assert!(cache.is_empty());
         for i in 0..1000 {
-            cache.insert(&format!("{i:04}{}", "y".repeat(2044)), &user(1000, None), 0);
+            cache.insert(
+                format!("{i:04}{}", "y".repeat(2044)).as_bytes(),
+                &user(1000, None),
+                0,
+            );
         }
         assert!(
             cache.len() <= 50,
@@ -216,10 +225,10 @@ mod tests {
     #[test]
     fn sweep_drops_expired_entries() {
         let cache = TokenCache::new(10, 5);
-        cache.insert("old", &user(100, None), 0);
-        cache.insert("new", &user(10_000, None), 0);
+        cache.insert(b"old", &user(100, None), 0);
+        cache.insert(b"new", &user(10_000, None), 0);
         cache.sweep(106);
         assert_eq!(cache.len(), 1);
-        assert!(cache.get("new", 0, 106).is_some());
+        assert!(cache.get(b"new", 0, 106).is_some());
     }
 }

@@ -11,11 +11,13 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::Response;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::bearer::bearer_token;
+use super::bearer::bearer_bytes;
 use super::user::AuthContext;
-use super::{Fault, SupabaseAuth};
+use super::{AuthError, AuthUser, Fault, SupabaseAuth};
+use crate::unix_now;
 
 /// Whether a request without credentials may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,16 @@ pub struct AuthService<S> {
     mode: Mode,
 }
 
+/// What the synchronous part of a call found.
+enum Found {
+    /// Let the request through, with this user (`None`: anonymous, optional mode).
+    Pass(Option<AuthUser>),
+    /// Answer with this error.
+    Refuse(AuthError),
+    /// A token the cache does not know: verify it in full.
+    Verify(String),
+}
+
 impl<S> Service<Request> for AuthService<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
@@ -88,44 +100,137 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = AuthFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        // The clone is not necessarily ready; keep the one that is (tower's usual dance).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let verifier = self.verifier.clone();
-        let mode = self.mode;
-        Box::pin(async move {
-            let outcome = match bearer_token(request.headers(), verifier.max_token_len()) {
-                Err(error) => Err(error),
-                Ok(Some(token)) => verifier.verify(token).await.map(|user| {
-                    tracing::Span::current().record("user.sub", tracing::field::display(user.sub()));
-                    Some(user)
-                }),
-                Ok(None) if mode == Mode::Optional => Ok(None),
-                Ok(None) if token_in_query(&request) => Err(Fault::TokenInQuery.into()),
-                Ok(None) => Err(Fault::Missing.into()),
-            };
-            match outcome {
-                Ok(user) => {
-                    verifier.count_outcome(if user.is_some() { "ok" } else { "anonymous" });
-                    request
-                        .extensions_mut()
-                        .insert(AuthContext { user, auth: verifier });
-                    inner.call(request).await
-                }
-                Err(error) => {
-                    verifier.count_outcome(error.reason());
-                    tracing::debug!(reason = error.description(), "request not authenticated");
-                    Ok(verifier.reject(error))
-                }
+    fn call(&mut self, request: Request) -> Self::Future {
+        // Most requests carry a token the cache holds, or none: those are
+        // decided here, without boxing a future. Only a full verification
+        // (which may fetch JWKS keys) runs in a boxed one.
+        let found = match bearer_bytes(request.headers(), self.verifier.max_token_len()) {
+            Err(error) => Found::Refuse(error),
+            Ok(Some(token)) => match self.verifier.check_cached(token, unix_now()) {
+                Ok(Some(user)) => Found::Pass(Some(user)),
+                Err(error) => Found::Refuse(error),
+                // Visible ASCII (bearer_bytes checked) is always UTF-8.
+                Ok(None) => match std::str::from_utf8(token) {
+                    Ok(token) => Found::Verify(token.to_owned()),
+                    Err(_) => Found::Refuse(Fault::NotVisibleAscii.into()),
+                },
+            },
+            Ok(None) if self.mode == Mode::Optional => Found::Pass(None),
+            Ok(None) if token_in_query(&request) => Found::Refuse(Fault::TokenInQuery.into()),
+            Ok(None) => Found::Refuse(Fault::Missing.into()),
+        };
+        match found {
+            Found::Pass(user) => AuthFuture::inner(pass(&mut self.inner, &self.verifier, request, user)),
+            Found::Refuse(error) => AuthFuture::ready(refuse(&self.verifier, error)),
+            Found::Verify(token) => {
+                // The clone is not necessarily ready; keep the one that is (tower's usual dance).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let verifier = self.verifier.clone();
+                AuthFuture::verify(Box::pin(async move {
+                    match verifier.verify_miss(&token, unix_now()).await {
+                        Ok(user) => pass(&mut inner, &verifier, request, Some(user)).await,
+                        Err(error) => Ok(refuse(&verifier, error)),
+                    }
+                }))
             }
+        }
+    }
+}
+
+/// Hands the request on, with what the extractors need.
+fn pass<S: Service<Request>>(
+    inner: &mut S,
+    auth: &SupabaseAuth,
+    mut request: Request,
+    user: Option<AuthUser>,
+) -> S::Future {
+    match &user {
+        Some(user) => {
+            tracing::Span::current().record("user.sub", tracing::field::display(user.sub()));
+            auth.count_outcome("ok");
+        }
+        None => auth.count_outcome("anonymous"),
+    }
+    request.extensions_mut().insert(AuthContext {
+        user,
+        auth: auth.clone(),
+    });
+    inner.call(request)
+}
+
+fn refuse(auth: &SupabaseAuth, error: AuthError) -> Response {
+    auth.count_outcome(error.reason());
+    tracing::debug!(reason = error.description(), "request not authenticated");
+    auth.reject(error)
+}
+
+pin_project! {
+    /// The future of [`AuthService`]: the inner service's own future when the
+    /// request was decided at once, or a boxed full verification.
+    pub struct AuthFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        Inner { #[pin] future: F },
+        Ready { response: Option<Response> },
+        Verify { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
+    }
+}
+
+impl<F, E> AuthFuture<F, E> {
+    fn inner(future: F) -> Self {
+        Self {
+            state: State::Inner { future },
+        }
+    }
+
+    fn ready(response: Response) -> Self {
+        Self {
+            state: State::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn verify(future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>) -> Self {
+        Self {
+            state: State::Verify { future },
+        }
+    }
+}
+
+impl<F, E> std::fmt::Debug for AuthFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.state {
+            State::Inner { .. } => "AuthFuture::Inner",
+            State::Ready { .. } => "AuthFuture::Ready",
+            State::Verify { .. } => "AuthFuture::Verify",
         })
+    }
+}
+
+impl<F: Future<Output = Result<Response, E>>, E> Future for AuthFuture<F, E> {
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx),
+            // Polled again after completion (a caller's bug): an empty answer, not a panic.
+            StateProj::Ready { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),
+            StateProj::Verify { future } => future.as_mut().poll(cx),
+        }
     }
 }
 

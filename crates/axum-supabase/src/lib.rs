@@ -146,7 +146,7 @@ pub use error::{AuthError, Code, Fault, REALM, RequiredClaim};
 pub use guard::{Aal2, Admin, ByRole, NotAnonymous, Require, RequireRole, Requirement, RoleRequirement};
 #[cfg(feature = "jwks")]
 pub use jwks::{FetchError, JwksCache, JwksStatus};
-pub use layer::{AuthLayer, AuthService};
+pub use layer::{AuthFuture, AuthLayer, AuthService};
 pub use user::{AuthRejection, AuthUser, ClaimTypeError};
 pub use verifier::SupabaseAuth;
 

@@ -259,7 +259,9 @@ impl SupabaseAuth {
         sources
     }
 
-    async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+    /// The synchronous part of a verification: the size cap, and a cache hit.
+    /// `Ok(None)` means a full verification is needed.
+    pub(crate) fn check_cached(&self, token: &[u8], now: i64) -> Result<Option<AuthUser>, AuthError> {
         if !self.inner.started.load(Ordering::Relaxed) {
             self.start();
         }
@@ -267,25 +269,41 @@ impl SupabaseAuth {
             return Err(Fault::TooLarge.into());
         }
         let Some(cache) = &self.inner.cache else {
-            return self.verify_timed(token, now).await;
+            return Ok(None);
         };
-        // Cached JWKS tokens must not outlive their keys: a new key set, or one
-        // stale beyond max_stale, changes the generation and clears the cache.
+        Ok(cache.get(token, self.key_generation(), now))
+    }
+
+    /// Cached JWKS tokens must not outlive their keys: a new key set, or one
+    /// stale beyond max_stale, changes the generation and clears the cache.
+    fn key_generation(&self) -> u64 {
         #[cfg(feature = "jwks")]
-        let generation = match &self.inner.jwks {
-            None => 0,
-            Some(jwks) if !jwks.is_usable() => u64::MAX,
-            Some(jwks) => jwks.generation(),
-        };
-        #[cfg(not(feature = "jwks"))]
-        let generation = 0;
-        if let Some(user) = cache.get(token, generation, now) {
+        if let Some(jwks) = &self.inner.jwks {
+            return if jwks.is_usable() {
+                jwks.generation()
+            } else {
+                u64::MAX
+            };
+        }
+        0
+    }
+
+    async fn verify_at(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
+        if let Some(user) = self.check_cached(token.as_bytes(), now)? {
             return Ok(user);
         }
-        let user = self.verify_timed(token, now).await?;
+        self.verify_miss(token, now).await
+    }
+
+    /// A full verification, remembered in the cache when it succeeds.
+    pub(crate) async fn verify_miss(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
         // The generation read before verifying: if keys changed meanwhile, the
         // entry is stale on arrival and the next lookup drops it.
-        cache.insert(token, &user, generation);
+        let generation = self.key_generation();
+        let user = self.verify_timed(token, now).await?;
+        if let Some(cache) = &self.inner.cache {
+            cache.insert(token.as_bytes(), &user, generation);
+        }
         Ok(user)
     }
 

@@ -37,3 +37,36 @@ fn jwks_corpus_replays_cleanly() {
 fn verify_corpus_replays_cleanly() {
     replay("verify", targets::verify);
 }
+
+#[test]
+fn the_verify_targets_check_can_fail() {
+    use axum_supabase::SupabaseAuth;
+    use axum_supabase::testing::Token;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A genuine token passes the whole target, reference check included.
+    let good = Token::user()
+        .issuer(targets::FUZZ_ISSUER)
+        .sign(targets::FUZZ_SECRET.as_bytes())
+        .unwrap();
+    targets::verify(good.as_bytes());
+    // A verifier that wrongly accepts another issuer: the reference check objects.
+    let wrong = SupabaseAuth::builder()
+        .project_url("https://other.supabase.co")
+        .jwt_secret(targets::FUZZ_SECRET)
+        .without_jwks()
+        .build()
+        .unwrap();
+    let token = Token::user()
+        .issuer("https://other.supabase.co/auth/v1")
+        .sign(targets::FUZZ_SECRET.as_bytes())
+        .unwrap();
+    let user = runtime.block_on(wrong.verify(&token)).unwrap();
+    let check = std::panic::catch_unwind(|| targets::assert_reference_agrees(&token, &user));
+    assert!(
+        check.is_err(),
+        "the target must object to a token our verifier should not have accepted"
+    );
+}

@@ -154,8 +154,6 @@ mod tests {
             amr: None,
             session_id: None,
             is_anonymous: None,
-            app_metadata: None,
-            user_metadata: None,
             client_id: None,
             scope: None,
             extra: serde_json::Map::new(),

@@ -256,10 +256,6 @@ pub struct SupabaseClaims {
     pub session_id: Option<String>,
     /// Whether this is an anonymous sign-in.
     pub is_anonymous: Option<bool>,
-    /// Server-controlled metadata (`provider`, `providers`, …).
-    pub app_metadata: Option<Map<String, Value>>,
-    /// User-editable metadata: never trust it for authorization.
-    pub user_metadata: Option<Map<String, Value>>,
     /// The OAuth 2.1 client the token was issued to (Supabase's OAuth server).
     pub client_id: Option<String>,
     /// The OAuth scopes granted, space-separated (Supabase's OAuth server).
@@ -285,6 +281,28 @@ impl SupabaseClaims {
     /// The verified payload as JSON text, every claim included.
     pub fn payload_json(&self) -> &str {
         &self.payload
+    }
+
+    /// Server-controlled metadata (`provider`, `providers`, …). Read from the
+    /// payload on each call, so that cached tokens do not hold it twice.
+    pub fn app_metadata(&self) -> Option<Map<String, Value>> {
+        self.payload_object("app_metadata")
+    }
+
+    /// User-editable metadata: never trust it for authorization. Read from the
+    /// payload on each call, like [`app_metadata`](Self::app_metadata).
+    pub fn user_metadata(&self) -> Option<Map<String, Value>> {
+        self.payload_object("user_metadata")
+    }
+
+    fn payload_object(&self, name: &str) -> Option<Map<String, Value>> {
+        match serde_json::from_str::<Map<String, Value>>(&self.payload)
+            .ok()?
+            .remove(name)?
+        {
+            Value::Object(map) => Some(map),
+            _ => None,
+        }
     }
 }
 
@@ -329,6 +347,10 @@ pub(crate) fn validate(payload: Vec<u8>, rules: &ClaimRules, now: i64) -> Result
     let iat: Option<NumericDate> = take(&mut c, "iat")?;
     let nbf: Option<NumericDate> = take(&mut c, "nbf")?;
     let email = take(&mut c, "email")?;
+    // Checked for their type, then dropped: they are often the bulk of a
+    // token, and the cache would hold them twice (they stay in the payload).
+    take::<Map<String, Value>>(&mut c, "app_metadata")?;
+    take::<Map<String, Value>>(&mut c, "user_metadata")?;
     let claims = SupabaseClaims {
         iss: String::new(),
         aud: Audience::Many(Vec::new()),
@@ -340,8 +362,6 @@ pub(crate) fn validate(payload: Vec<u8>, rules: &ClaimRules, now: i64) -> Result
         amr: take(&mut c, "amr")?,
         session_id: take(&mut c, "session_id")?,
         is_anonymous: take(&mut c, "is_anonymous")?,
-        app_metadata: take(&mut c, "app_metadata")?,
-        user_metadata: take(&mut c, "user_metadata")?,
         client_id: take(&mut c, "client_id")?,
         scope: take(&mut c, "scope")?,
         extra: c,
@@ -549,6 +569,11 @@ mod tests {
         assert!(ok.claims.has_scope("email") && !ok.claims.has_scope("mail"));
         let payload: Value = serde_json::from_str(ok.claims.payload_json()).unwrap();
         assert_eq!(payload, v, "the payload is kept whole");
+        assert_eq!(
+            ok.claims.app_metadata().map(|m| m["provider"].clone()),
+            Some(json!("email"))
+        );
+        assert_eq!(ok.claims.user_metadata().map(|m| m.len()), Some(0));
     }
 
     #[test]

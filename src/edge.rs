@@ -164,7 +164,7 @@ where
                 id
             }
         };
-        let span = telemetry::make_span(&request);
+        let span = telemetry::make_span(&request, &id);
         let future = {
             let _entered = span.enter();
             tracing::debug!("started processing request");

@@ -5,7 +5,7 @@
 //! `?access_token=`) and every header.
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Response;
+use axum::http::{HeaderValue, Response};
 use std::time::Duration;
 use tracing::{Span, field};
 use tracing_subscriber::EnvFilter;
@@ -44,17 +44,14 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
-/// The request span: no URI, no headers.
-pub fn make_span(request: &Request) -> Span {
+/// The request span: no URI, no headers. `request_id` is the id the edge
+/// kept or made for this request.
+pub fn make_span(request: &Request, request_id: &HeaderValue) -> Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("<unmatched>", MatchedPath::as_str);
-    let request_id = request
-        .headers()
-        .get(crate::edge::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let request_id = request_id.to_str().unwrap_or("");
     tracing::info_span!(
         "request",
         method = %request.method(),

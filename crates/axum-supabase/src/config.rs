@@ -25,6 +25,8 @@ pub const DEV_SUPABASE_URL: &str = "http://127.0.0.1:54321";
 pub const MIN_SECRET_LEN: usize = 32;
 /// The largest clock-skew allowance accepted.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// The largest verified-token cache accepted, in entries.
+pub(crate) const MAX_CACHE_ENTRIES: usize = 1_000_000;
 /// The smallest token cap accepted.
 pub(crate) const MIN_MAX_TOKEN_BYTES: usize = 1024;
 
@@ -397,19 +399,9 @@ impl SupabaseAuthBuilder {
         SupabaseAuth::from_resolved(self.resolve()?)
     }
 
-    /// The issuers a built verifier would accept (after derivation), for logs.
-    pub fn resolved_issuers(&self) -> Result<Vec<String>, BuildError> {
-        self.resolve().map(|r| r.issuers)
-    }
-
     /// Whether the secret is the Supabase CLI's public one.
     pub fn uses_dev_secret(&self) -> bool {
         self.secret_bytes() == Some(DEV_JWT_SECRET.as_bytes())
-    }
-
-    /// Whether a JWT secret is set.
-    pub fn has_jwt_secret(&self) -> bool {
-        self.jwt_secret.is_some()
     }
 
     /// The JWT secret's bytes, to mint test tokens with.
@@ -462,11 +454,8 @@ impl SupabaseAuthBuilder {
                 format!("must be a whole number from 0 to {}", MAX_LEEWAY.as_secs()),
             ));
         }
-        if self.cache_size > 1_000_000 {
-            return Err(invalid(
-                Setting::CacheSize,
-                "must be a whole number of entries from 0 (off) to 1000000",
-            ));
+        if self.cache_size > MAX_CACHE_ENTRIES {
+            return Err(cache_size_invalid());
         }
         if !(MIN_MAX_TOKEN_BYTES..=1024 * 1024).contains(&self.max_token_bytes) {
             return Err(invalid(
@@ -668,17 +657,20 @@ impl SupabaseAuthBuilder {
             let entries = v
                 .parse::<usize>()
                 .ok()
-                .filter(|n| *n <= 1_000_000)
-                .ok_or_else(|| {
-                    invalid(
-                        Setting::CacheSize,
-                        "must be a whole number of entries from 0 (off) to 1000000",
-                    )
-                })?;
+                .filter(|n| *n <= MAX_CACHE_ENTRIES)
+                .ok_or_else(cache_size_invalid)?;
             b.cache_size(entries);
         }
         Ok(b)
     }
+}
+
+/// The cache-size rule's error, for the builder and the environment alike.
+fn cache_size_invalid() -> BuildError {
+    invalid(
+        Setting::CacheSize,
+        format!("must be a whole number of entries from 0 (off) to {MAX_CACHE_ENTRIES}"),
+    )
 }
 
 fn whole(v: &str, min: u64, max: u64, setting: Setting, unit: &str) -> Result<u64, BuildError> {

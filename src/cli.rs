@@ -28,6 +28,12 @@ enum Command {
     Serve(ServeArgs),
     /// Print an access token signed with the configured secret.
     Mint(MintArgs),
+    /// Apply the migrations of `migrations/` to DATABASE_URL (idempotent).
+    Migrate(MigrateArgs),
+    /// Make a PLAIN Postgres look like Supabase for our migrations: roles
+    /// anon, authenticated, service_role, authenticator and auth.uid()/role()/email()/jwt().
+    /// Refuses to run on a Supabase database.
+    DbBootstrapLocal,
     /// Exit 0 if the local server answers `GET /healthz` with 200 (for container
     /// HEALTHCHECKs: a scratch image has no curl). Reads only BIND_ADDR/PORT.
     Healthcheck,
@@ -38,6 +44,13 @@ struct ServeArgs {
     /// Use the Supabase CLI's local defaults (secret, issuer) on loopback.
     #[arg(long)]
     dev: bool,
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// The folder of NNNN_name.sql files.
+    #[arg(long, default_value = "migrations")]
+    dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -70,7 +83,54 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args.dev),
         Command::Mint(args) => mint(args),
+        Command::Migrate(args) => database_command(|client| async move {
+            let applied = crate::migrate::migrate(&client, &args.dir).await?;
+            Ok(if applied.is_empty() {
+                "migrate: up to date".to_owned()
+            } else {
+                format!("migrate: applied {}", applied.join(", "))
+            })
+        }),
+        Command::DbBootstrapLocal => database_command(|client| async move {
+            crate::migrate::bootstrap_local(&client).await?;
+            Ok("db-bootstrap-local: roles and auth functions are in place".to_owned())
+        }),
         Command::Healthcheck => healthcheck(),
+    }
+}
+
+/// Connects to DATABASE_URL, runs `job` and prints its summary.
+#[allow(clippy::print_stdout, reason = "the command's result is for the terminal")]
+fn database_command<F, Fut>(job: F) -> ExitCode
+where
+    F: FnOnce(axum_supabase::db::tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<String, crate::migrate::MigrateError>>,
+{
+    let Some(url) = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        eprintln!("error: DATABASE_URL is not set");
+        return ExitCode::from(2);
+    };
+    let run = async {
+        let client = crate::migrate::connect(url.trim()).await?;
+        job(client).await
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(run).map_err(|e| e.to_string()));
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

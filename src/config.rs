@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Uri};
+use axum_supabase::db::DatabaseBuilder;
 use axum_supabase::{BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, SupabaseAuth, SupabaseAuthBuilder};
 
 use crate::server::ServeOptions;
@@ -43,6 +44,8 @@ pub struct Config {
     pub metrics: MetricsEndpoint,
     /// Started with `--dev`: local defaults, loud warnings.
     pub dev_mode: bool,
+    /// The database for the RLS-scoped routes (`DATABASE_URL`); `None`: those routes answer 503.
+    pub database: Option<DatabaseBuilder>,
 }
 
 /// Where `/metrics` is served (`METRICS_BIND_ADDR`).
@@ -195,9 +198,12 @@ impl Config {
                 )
             })?),
         };
+        let database =
+            DatabaseBuilder::from_lookup(get).map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
         Ok(Self {
             bind_addr,
             auth,
+            database,
             cors_allowed_origins,
             log_filter,
             log_format,
@@ -227,6 +233,7 @@ impl Config {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             metrics: MetricsEndpoint::Main,
             dev_mode: false,
+            database: None,
         }
     }
 }

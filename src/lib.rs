@@ -17,6 +17,7 @@ pub mod edge;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod migrate;
 pub mod routes;
 pub mod server;
 pub mod startup;

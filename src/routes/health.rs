@@ -14,11 +14,17 @@ pub(super) async fn healthz() -> Json<Value> {
 
 /// `GET /readyz`: the verifier has keys and the server can authenticate requests.
 /// With JWKS on, not ready until the first successful fetch (or once stale beyond
-/// the limit). The body shows counts, ages and errors, never key material.
+/// the limit). With a database, not ready while it does not answer (the pool
+/// reconnects by itself). The body shows counts, ages and errors, never key
+/// material or connection strings.
 pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let verifier = &state.verifier;
     let jwks = verifier.jwks().map(|j| j.status());
-    let ready = jwks.as_ref().is_none_or(|s| s.ready);
+    let database = match &state.db {
+        None => None,
+        Some(db) => Some((db.ping().await.is_ok(), db.status())),
+    };
+    let ready = jwks.as_ref().is_none_or(|s| s.ready) && database.is_none_or(|(ok, _)| ok);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -28,6 +34,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
         "status": if ready { "ready" } else { "not_ready" },
         "key_sources": verifier.key_sources(),
         "jwks": jwks,
+        "database": database.map(|(ok, pool)| json!({ "reachable": ok, "pool": pool })),
     });
     (status, Json(body))
 }

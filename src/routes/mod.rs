@@ -2,6 +2,7 @@
 
 mod health;
 mod me;
+mod todos;
 
 use axum::Router;
 use axum::routing::get;
@@ -9,6 +10,7 @@ use axum::routing::get;
 use crate::state::AppState;
 
 pub use me::{Me, Moderator};
+pub use todos::{NewTodo, TodoError, TodoPatch};
 
 /// All routes. Auth sits on the `/api` routes through `route_layer`, so unknown
 /// paths stay 404 and a wrong method stays 405 without touching the token.
@@ -24,11 +26,28 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     let optional = Router::new()
         .route("/api/greeting", get(me::greeting))
         .route_layer(state.verifier.optional_layer());
+    // Reads are optional-login (anonymous runs as `anon`); writes need a token.
+    let todo_reads = Router::new()
+        .route("/api/todos", get(todos::list))
+        .route("/api/todos/{id}", get(todos::get))
+        .route_layer(state.verifier.optional_layer());
+    let todo_writes = Router::new()
+        .route("/api/todos", axum::routing::post(todos::create))
+        .route(
+            "/api/todos/{id}",
+            axum::routing::patch(todos::update).delete(todos::delete),
+        )
+        .route_layer(state.verifier.layer());
+    let mut todo_routes = todo_reads.merge(todo_writes);
+    if let Some(db) = &state.db {
+        todo_routes = todo_routes.layer(db.layer());
+    }
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(protected)
-        .merge(optional);
+        .merge(optional)
+        .merge(todo_routes);
     if with_metrics {
         router = router.route("/metrics", get(crate::metrics::render));
     }

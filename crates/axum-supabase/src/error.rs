@@ -74,6 +74,9 @@ pub enum Fault {
     UnexpectedType,
     /// A `crit` header parameter we do not understand (RFC 7515 §4.1.11).
     CriticalHeader,
+    /// The token's Supabase session has ended (signed out, or past
+    /// `not_after`), checked against `auth.sessions`.
+    SessionEnded,
     /// `alg: none`.
     Unsigned,
     /// An algorithm we have no key for, or one we never accept.
@@ -174,6 +177,7 @@ impl Fault {
             Self::UnexpectedType => "unexpected token type",
             Self::CriticalHeader => "unsupported critical header parameter",
             Self::Unsigned => "unsigned tokens are not accepted",
+            Self::SessionEnded => "session ended",
             Self::AlgorithmNotAllowed => "algorithm not allowed",
             Self::UnsupportedAlgorithm => "unsupported algorithm",
             Self::AlgorithmMismatch => "algorithm does not match the key",
@@ -225,6 +229,7 @@ impl Fault {
             Self::MalformedSignature | Self::BadSignature => "bad_signature",
             Self::ApiKey | Self::LegacyApiKey => "api_key",
             Self::Expired => "expired",
+            Self::SessionEnded => "session_ended",
             Self::NotYetValid | Self::IssuedInFuture => "not_yet_valid",
             Self::MissingClaim(RequiredClaim::Iss) | Self::WrongIssuer => "wrong_issuer",
             Self::MissingClaim(RequiredClaim::Aud) | Self::WrongAudience => "wrong_audience",

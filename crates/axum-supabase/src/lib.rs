@@ -106,6 +106,8 @@
 //! - `jwks` (default): asymmetric keys from the project's JWKS endpoint.
 //! - `metrics`: counters and a histogram through the `metrics` facade; the
 //!   application installs the recorder.
+//! - `postgres`: [`db`], queries under Row Level Security in the caller's
+//!   role, as PostgREST runs them; and sign-out that takes effect at once.
 //! - `testing`: `testing::Token` mints Supabase-shaped tokens, and
 //!   `AuthUser::for_tests` makes a user for handler unit tests.
 //!
@@ -122,6 +124,8 @@ mod body;
 mod cache;
 mod claims;
 mod config;
+#[cfg(feature = "postgres")]
+pub mod db;
 mod error;
 mod guard;
 mod json;

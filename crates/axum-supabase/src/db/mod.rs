@@ -1,0 +1,257 @@
+//! Postgres under Row Level Security, with the caller's identity, as PostgREST
+//! does it (feature `postgres`).
+//!
+//! A handler takes [`Rls`] and runs its queries in
+//! [`Rls::run`]: one transaction per request, whose first statement sets
+//! `role` and `request.jwt.claims` (and `request.method`, `request.path`,
+//! `statement_timeout`) with `set_config(…, true)`. Supabase's `auth.uid()`,
+//! `auth.role()`, `auth.email()` and `auth.jwt()` read those settings, so the
+//! table's policies decide what the caller sees, exactly as they do for the
+//! same token through PostgREST. The settings are transaction-local: nothing
+//! survives the commit, and a connection whose state is unknown (a dropped
+//! request, a panic, a failed rollback) is closed instead of being pooled.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use axum_supabase::SupabaseAuth;
+//! use axum_supabase::db::{Database, DbError, Rls};
+//!
+//! async fn count_todos(rls: Rls) -> Result<String, DbError> {
+//!     rls.run(async |tx| {
+//!         // No `where user_id = …`: the table's policies filter the rows.
+//!         let row = tx.query_one("select count(*) from todos", &[]).await?;
+//!         Ok(row.try_get::<_, i64>(0)?.to_string())
+//!     })
+//!     .await
+//! }
+//!
+//! # fn app(auth: SupabaseAuth) -> Result<Router, Box<dyn std::error::Error>> {
+//! let db = Database::from_env()?.ok_or("DATABASE_URL is not set")?;
+//! let app = Router::new()
+//!     .route("/todos/count", get(count_todos))
+//!     .route_layer(auth.optional_layer()) // anonymous callers run as `anon`
+//!     .layer(db.layer());
+//! # Ok(app) }
+//! ```
+//!
+//! Statements go through the extended protocol with unnamed statements
+//! ([`tokio_postgres::Client::query_typed`]), so no prepared statement
+//! outlives a transaction: the pool works through Supavisor's or PgBouncer's
+//! transaction mode.
+
+mod config;
+mod error;
+mod scope;
+mod session;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+pub use config::{DEFAULT_DB_ROLES, DatabaseBuilder, DbBuildError, DbSetting};
+pub use error::DbError;
+pub use scope::{Param, Rls, Tx};
+pub use session::RequireActiveSession;
+/// The driver, for its `Row`, `types::Type` and `types::ToSql`.
+pub use tokio_postgres;
+
+/// The connection pool and the rules of the RLS scope. Cheap to clone.
+///
+/// Handlers find it in the request extensions: add it with
+/// [`layer`](Self::layer).
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    roles: Box<[String]>,
+    session_check: bool,
+    statement_timeout_ms: String,
+    acquire_timeout: Duration,
+    /// session id → (checked at, active): [`RequireActiveSession`]'s memory.
+    sessions: quick_cache::sync::Cache<Uuid, (Instant, bool)>,
+    session_ttl: Duration,
+    /// `user@host:port/database`, for `Debug`; never the password.
+    target: String,
+}
+
+/// Pool occupancy, for readiness and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStatus {
+    /// The pool's limit.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("target", &self.inner.target)
+            .field("roles", &self.inner.roles)
+            .field("session_check", &self.inner.session_check)
+            .field("pool", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Settings for a pool on `url` (`postgresql://user:password@host:port/db`).
+    pub fn builder(url: &str) -> DatabaseBuilder {
+        DatabaseBuilder::new(url)
+    }
+
+    /// The database from `DATABASE_URL`, `DB_POOL_SIZE`,
+    /// `DB_ACQUIRE_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`, `DB_ROLES`,
+    /// `SESSION_CHECK` and `SESSION_CACHE_TTL_SECS`; `Ok(None)` when
+    /// `DATABASE_URL` is unset. The only environment read of this module.
+    pub fn from_env() -> Result<Option<Self>, DbBuildError> {
+        DatabaseBuilder::from_lookup(|name| std::env::var(name).ok())?
+            .map(|b| b.build())
+            .transpose()
+    }
+
+    pub(super) fn from_builder(b: &DatabaseBuilder) -> Result<Self, DbBuildError> {
+        let pg = b.pg_config()?;
+        let target = describe(&pg);
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                // A broken connection shows as closed; one we are unsure of
+                // never comes back to the pool (see `Tx`'s drop).
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(b.pool_size)
+            .wait_timeout(Some(b.acquire_timeout))
+            .create_timeout(Some(b.acquire_timeout))
+            .recycle_timeout(Some(b.acquire_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|_| DbBuildError::new(DbSetting::PoolSize, "the pool could not be built"))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                roles: b.roles.clone().into_boxed_slice(),
+                session_check: b.session_check,
+                statement_timeout_ms: b.statement_timeout.as_millis().to_string(),
+                acquire_timeout: b.acquire_timeout,
+                sessions: quick_cache::sync::Cache::new(10_000),
+                session_ttl: b.session_cache_ttl,
+                target,
+            }),
+        })
+    }
+
+    /// The layer that puts this database in every request's extensions, where
+    /// [`Rls`] and [`RequireActiveSession`] find it.
+    pub fn layer(&self) -> axum::Extension<Self> {
+        axum::Extension(self.clone())
+    }
+
+    /// The roles a token may run as.
+    pub fn roles(&self) -> &[String] {
+        &self.inner.roles
+    }
+
+    /// Whether scoped transactions check `auth.sessions`.
+    pub fn session_check(&self) -> bool {
+        self.inner.session_check
+    }
+
+    /// Pool occupancy now.
+    pub fn status(&self) -> PoolStatus {
+        let s = self.inner.pool.status();
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            idle: s.available,
+            waiting: s.waiting,
+        }
+    }
+
+    /// One `select 1` on a pooled connection, within the acquire timeout:
+    /// for readiness probes.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let conn = self.acquire().await?;
+        let ping = tokio::time::timeout(self.inner.acquire_timeout, conn.batch_execute("select 1"));
+        match ping.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                discard(conn);
+                Err(DbError::from(e))
+            }
+            Err(_) => {
+                discard(conn);
+                Err(DbError::Unavailable)
+            }
+        }
+    }
+
+    /// The database [`layer`](Self::layer) put in the request, or 503.
+    pub(crate) fn from_parts(parts: &axum::http::request::Parts) -> Result<Self, DbError> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(DbError::NotConfigured)
+    }
+
+    pub(crate) fn allows(&self, role: &str) -> bool {
+        self.inner.roles.iter().any(|r| r == role)
+    }
+
+    pub(crate) async fn acquire(&self) -> Result<Object, DbError> {
+        self.inner.pool.get().await.map_err(|e| {
+            match &e {
+                deadpool_postgres::PoolError::Backend(pg) => tracing::warn!(
+                    sqlstate = pg.code().map(|c| c.code()),
+                    "cannot open a database connection"
+                ),
+                other => tracing::warn!(reason = %pool_reason(other), "no database connection"),
+            }
+            DbError::Unavailable
+        })
+    }
+}
+
+/// Closes a connection instead of returning it to the pool.
+pub(crate) fn discard(conn: Object) {
+    drop(Object::take(conn));
+}
+
+fn pool_reason(e: &deadpool_postgres::PoolError) -> &'static str {
+    use deadpool_postgres::PoolError;
+    match e {
+        PoolError::Timeout(_) => "timed out waiting for a connection",
+        PoolError::Closed => "the pool is closed",
+        PoolError::Backend(_) => "cannot connect",
+        _ => "the pool failed",
+    }
+}
+
+fn describe(pg: &tokio_postgres::Config) -> String {
+    let host = pg.get_hosts().first().map_or_else(String::new, |h| match h {
+        tokio_postgres::config::Host::Tcp(name) => name.clone(),
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+    });
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        pg.get_user().unwrap_or(""),
+        pg.get_dbname().unwrap_or("")
+    )
+}

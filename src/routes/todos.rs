@@ -1,0 +1,198 @@
+//! `/api/todos`: the demo resource under Row Level Security.
+//!
+//! Every statement runs in the caller's [`Rls`] scope: as `authenticated`
+//! with the token's claims, or as `anon` without a token. The handlers have
+//! no ownership filter; the table's policies (`migrations/`) decide which
+//! rows exist for the caller. Postgres builds the JSON (as PostgREST does),
+//! so a row goes out as Postgres wrote it.
+
+use axum::extract::Path;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_supabase::ErrorBody;
+use axum_supabase::db::tokio_postgres::Row;
+use axum_supabase::db::tokio_postgres::types::Type;
+use axum_supabase::db::{DbError, Rls};
+use serde::Deserialize;
+
+const COLUMNS: &str = "id, user_id, title, done, is_public, created_at";
+
+/// `POST /api/todos` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTodo {
+    title: String,
+    is_public: Option<bool>,
+}
+
+/// `PATCH /api/todos/{id}` body: any of the three fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TodoPatch {
+    title: Option<String>,
+    done: Option<bool>,
+    is_public: Option<bool>,
+}
+
+/// A todo route's failure.
+#[derive(Debug)]
+pub enum TodoError {
+    /// From the scoped transaction.
+    Db(DbError),
+    /// The caller's input: a status and a fixed body.
+    Input(StatusCode, ErrorBody),
+    /// No such row for this caller.
+    NotFound,
+}
+
+impl From<DbError> for TodoError {
+    fn from(e: DbError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl IntoResponse for TodoError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Db(e) => e.into_response(),
+            Self::Input(status, body) => (status, body).into_response(),
+            Self::NotFound => {
+                (StatusCode::NOT_FOUND, ErrorBody::new("not_found", "no such todo")).into_response()
+            }
+        }
+    }
+}
+
+type Result<T, E = TodoError> = std::result::Result<T, E>;
+
+/// `GET /api/todos`: every row the caller may see, by id.
+pub(super) async fn list(rls: Rls) -> Result<Response> {
+    let sql = const_format(
+        "select coalesce(json_agg(t order by t.id), '[]')::text from (select ",
+        " from public.todos) t",
+    );
+    let row = rls.run(async |tx| tx.query_one(&sql, &[]).await).await?;
+    json(StatusCode::OK, Some(row))
+}
+
+/// `GET /api/todos/{id}`.
+pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<Response> {
+    let id = todo_id(id)?;
+    let sql = const_format(
+        "select row_to_json(t)::text from (select ",
+        " from public.todos where id = $1) t",
+    );
+    let row = rls
+        .run(async |tx| tx.query_opt(&sql, &[(&id, Type::INT8)]).await)
+        .await?;
+    json(StatusCode::OK, row)
+}
+
+/// `POST /api/todos`: 201 and the new row. `user_id` is `auth.uid()` by default,
+/// and the insert policy refuses any other.
+pub(super) async fn create(rls: Rls, body: Result<axum::Json<NewTodo>, JsonRejection>) -> Result<Response> {
+    let axum::Json(new) = body.map_err(bad_body)?;
+    no_nul(Some(&new.title))?;
+    let sql = const_format(
+        "with t as (insert into public.todos (title, is_public) values ($1, coalesce($2, false)) returning ",
+        ") select row_to_json(t)::text from t",
+    );
+    let params = [(&new.title as _, Type::TEXT), (&new.is_public as _, Type::BOOL)];
+    let row = rls.run(async |tx| tx.query_opt(&sql, &params).await).await?;
+    json(StatusCode::CREATED, row)
+}
+
+/// `PATCH /api/todos/{id}`: change any of `title`, `done`, `is_public`.
+pub(super) async fn update(
+    id: Result<Path<i64>, PathRejection>,
+    rls: Rls,
+    body: Result<axum::Json<TodoPatch>, JsonRejection>,
+) -> Result<Response> {
+    let id = todo_id(id)?;
+    let axum::Json(patch) = body.map_err(bad_body)?;
+    if patch.title.is_none() && patch.done.is_none() && patch.is_public.is_none() {
+        return Err(invalid("give at least one of title, done, is_public"));
+    }
+    no_nul(patch.title.as_ref())?;
+    let sql = const_format(
+        "with t as (update public.todos set title = coalesce($2, title), done = coalesce($3, done), \
+         is_public = coalesce($4, is_public) where id = $1 returning ",
+        ") select row_to_json(t)::text from t",
+    );
+    let params = [
+        (&id as _, Type::INT8),
+        (&patch.title as _, Type::TEXT),
+        (&patch.done as _, Type::BOOL),
+        (&patch.is_public as _, Type::BOOL),
+    ];
+    let row = rls.run(async |tx| tx.query_opt(&sql, &params).await).await?;
+    json(StatusCode::OK, row)
+}
+
+/// `DELETE /api/todos/{id}`: 204, or 404 if the caller cannot see or delete it.
+pub(super) async fn delete(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<StatusCode> {
+    let id = todo_id(id)?;
+    let sql = "delete from public.todos where id = $1 returning id";
+    let row = rls
+        .run(async |tx| tx.query_opt(sql, &[(&id, Type::INT8)]).await)
+        .await?;
+    row.map(|_| StatusCode::NO_CONTENT).ok_or(TodoError::NotFound)
+}
+
+/// The select list between two halves of a statement.
+fn const_format(head: &str, tail: &str) -> String {
+    [head, COLUMNS, tail].concat()
+}
+
+/// A row's JSON text as the body, or 404 for no row.
+fn json(status: StatusCode, row: Option<Row>) -> Result<Response> {
+    let row = row.ok_or(TodoError::NotFound)?;
+    let text: String = row.try_get(0).map_err(DbError::from)?;
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        text,
+    )
+        .into_response())
+}
+
+fn todo_id(id: Result<Path<i64>, PathRejection>) -> Result<i64> {
+    id.map(|Path(id)| id).map_err(|_| {
+        TodoError::Input(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new("invalid_id", "the todo id must be an integer"),
+        )
+    })
+}
+
+fn invalid(description: &'static str) -> TodoError {
+    TodoError::Input(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorBody::new("invalid_body", description),
+    )
+}
+
+fn bad_body(rejection: JsonRejection) -> TodoError {
+    match rejection {
+        JsonRejection::JsonDataError(_) => {
+            invalid("the body must be a JSON object with the documented fields and types, and no others")
+        }
+        JsonRejection::MissingJsonContentType(_) => TodoError::Input(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorBody::new("unsupported_media_type", "send Content-Type: application/json"),
+        ),
+        _ => TodoError::Input(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new("invalid_json", "the body is not valid JSON"),
+        ),
+    }
+}
+
+/// Postgres text cannot hold NUL: say so instead of letting the driver fail.
+fn no_nul(title: Option<&String>) -> Result<()> {
+    match title {
+        Some(t) if t.contains('\0') => Err(invalid("the title may not contain NUL characters")),
+        _ => Ok(()),
+    }
+}

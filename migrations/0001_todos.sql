@@ -37,3 +37,5 @@ create policy todos_delete on public.todos for delete to authenticated
 revoke all on public.todos from public, anon, authenticated;
 grant select on public.todos to anon, authenticated;
 grant insert, update, delete on public.todos to authenticated;
+-- As on Supabase, where service_role (which bypasses RLS) may do anything.
+grant all on public.todos to service_role;

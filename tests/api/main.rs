@@ -22,3 +22,7 @@ mod props;
 mod rejections;
 mod roles;
 mod socket;
+
+mod db;
+mod db_support;
+mod pg_support;

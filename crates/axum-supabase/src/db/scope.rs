@@ -296,13 +296,21 @@ fn log(e: &DbError) {
 }
 
 /// A transaction still open is ended by closing its connection: the server
-/// rolls it back, and the pool never sees the connection again.
+/// rolls it back, and the pool never sees the connection again. A statement
+/// still running is cancelled too: Postgres would otherwise only notice the
+/// closed socket once the statement finished.
 impl Drop for Tx {
     fn drop(&mut self) {
         if self.open
             && let Some(conn) = self.conn.take()
         {
+            let cancel = conn.cancel_token();
             discard(conn);
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+                });
+            }
         }
     }
 }

@@ -24,5 +24,6 @@ mod roles;
 mod socket;
 
 mod db;
+mod db_scope;
 mod db_support;
 mod pg_support;

@@ -254,6 +254,7 @@ pub async fn prepare(server: &Server, db: &str) {
             "create table if not exists auth.sessions (\
                id uuid primary key, user_id uuid not null, \
                created_at timestamptz not null default now(), not_after timestamptz); \
+             grant usage on schema auth to authenticator; \
              grant select (id, not_after) on auth.sessions to authenticator; \
              alter role authenticator password '{AUTHENTICATOR_PASSWORD}'"
         ))

@@ -24,6 +24,7 @@ mod roles;
 mod socket;
 
 mod db;
+mod db_bouncer;
 mod db_scope;
 mod db_support;
 mod pg_support;

@@ -361,3 +361,96 @@ impl TestDb {
             .url("authenticator", Some(AUTHENTICATOR_PASSWORD), &self.name)
     }
 }
+
+/// Debian's PgBouncer in `pool_mode = transaction` in front of `server`,
+/// with fewer server connections than clients, so that server connections
+/// really are shared between client sessions. Stopped when dropped or when
+/// the test binary exits.
+pub struct Bouncer {
+    pub port: u16,
+    _reaper: Child,
+}
+
+impl Bouncer {
+    pub fn start(server: &Server, server_pool: usize) -> Result<Self, String> {
+        let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or_else(|| "pgbouncer is not installed (Debian: apt-get install pgbouncer)".to_owned())?;
+        let dir = std::env::temp_dir().join(format!(
+            "axum-supabase-bouncer-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let port = free_port();
+        let admin_password = server.admin_password.clone().unwrap_or_default();
+        std::fs::write(
+            dir.join("users.txt"),
+            format!(
+                "\"authenticator\" \"{AUTHENTICATOR_PASSWORD}\"\n\"{}\" \"{admin_password}\"\n",
+                server.admin_user
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host={} port={}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 unix_socket_dir =\nauth_type = trust\nauth_file = {users}\npool_mode = transaction\n\
+                 default_pool_size = {server_pool}\nmax_client_conn = 500\nserver_reset_query =\n\
+                 ignore_startup_parameters = extra_float_digits\nlogfile = {log}\n",
+                server.host,
+                server.port,
+                users = dir.join("users.txt").display(),
+                log = dir.join("pgbouncer.log").display(),
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        if as_root() {
+            let ok = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status();
+            if !ok.is_ok_and(|s| s.success()) {
+                return Err("cannot hand the pgbouncer directory to the postgres user".to_owned());
+            }
+        }
+        // pgbouncer refuses to run as root. It runs until our pipe closes.
+        let script = format!(
+            "{} {} & pid=$!; cat >/dev/null; kill $pid; wait $pid; rm -rf {}",
+            bin.display(),
+            dir.join("pgbouncer.ini").display(),
+            dir.display()
+        );
+        let child = pg_command(Path::new("/bin/sh"))
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start pgbouncer: {e}"))?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(20) {
+                let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+                return Err(format!("pgbouncer did not start: {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { port, _reaper: child })
+    }
+
+    /// `db`'s server connection string through the pooler.
+    pub fn server_url(&self, db: &TestDb) -> String {
+        format!(
+            "postgresql://authenticator:{AUTHENTICATOR_PASSWORD}@127.0.0.1:{}/{}",
+            self.port, db.name
+        )
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        drop(self._reaper.stdin.take());
+        let _ = self._reaper.wait();
+    }
+}

@@ -26,6 +26,8 @@ RUN mkdir -p src benches crates/axum-supabase/src \
     && cargo build --release --locked --target "$TARGET" \
     && rm -rf src crates/axum-supabase/src "target/$TARGET/release/.fingerprint/axum-supabase-"*
 COPY crates ./crates
+# The local bootstrap SQL is compiled into the binary.
+COPY db ./db
 COPY src ./src
 RUN cargo build --release --locked --target "$TARGET" \
     && cp "target/$TARGET/release/axum-supabase-auth" /axum-supabase-auth \
@@ -37,6 +39,9 @@ RUN cargo build --release --locked --target "$TARGET" \
 FROM scratch
 COPY --from=builder /rootfs /
 COPY --from=builder /axum-supabase-auth /axum-supabase-auth
+# For `migrate`, which reads ./migrations: `podman run … image migrate`.
+COPY migrations /migrations
+WORKDIR /
 USER 10001:10001
 ENV BIND_ADDR=0.0.0.0:3000 \
     LOG_FORMAT=json \

@@ -272,6 +272,14 @@ fn dev_hint(config: &Config, auth: &SupabaseAuth, addr: SocketAddr) {
         println!(
             "\nTry it (token valid for 1 hour):\n  curl -s -H \"Authorization: Bearer {token}\" http://{addr}/api/me\n"
         );
+        if config.database.is_some() {
+            println!(
+                "Todos under RLS (reads work without a token, as anon):\n  \
+                 curl -s -H \"Authorization: Bearer {token}\" -H 'content-type: application/json' \
+                 -d '{{\"title\":\"hello\",\"is_public\":true}}' http://{addr}/api/todos\n  \
+                 curl -s http://{addr}/api/todos\n"
+            );
+        }
     }
 }
 

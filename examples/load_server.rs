@@ -1,6 +1,7 @@
 //! The server `scripts/load.sh` measures: the production app from the usual
 //! environment, plus the bench-only no-auth twin `GET /noauth` in the same
-//! process, behind the same middleware.
+//! process, behind the same middleware; with `DATABASE_URL`, also the
+//! unscoped baseline `GET /bench/todos-unscoped` of `scripts/db-bench.sh`.
 
 use axum_supabase_auth::config::Config;
 use axum_supabase_auth::state::AppState;
@@ -8,6 +9,8 @@ use axum_supabase_auth::{routes, startup};
 
 #[path = "support/twin.rs"]
 mod twin;
+#[path = "support/unscoped.rs"]
+mod unscoped;
 
 // The production binary's allocator (src/main.rs), so that this measures what ships.
 #[global_allocator]
@@ -18,7 +21,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(false)?;
     let state = AppState::new(&config)?;
     state.verifier.start();
-    let router = routes::router(state, false).merge(twin::router());
+    let db = state.db.clone();
+    let mut router = routes::router(state, false).merge(twin::router());
+    if let Some(db) = db {
+        router = router.merge(unscoped::router(db));
+    }
     let app = startup::with_middleware(router, &config);
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
     axum_supabase_auth::serve(listener, app, startup::shutdown_signal(), &config.serve).await?;

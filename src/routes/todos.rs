@@ -72,8 +72,8 @@ pub(super) async fn list(rls: Rls) -> Result<Response> {
         "select coalesce(json_agg(t order by t.id), '[]')::text from (select ",
         " from public.todos) t",
     );
-    let row = rls.run(async |tx| tx.query_one(&sql, &[]).await).await?;
-    json(StatusCode::OK, Some(row))
+    let rows = rls.query(&sql, &[]).await?;
+    json(StatusCode::OK, rows.into_iter().next())
 }
 
 /// `GET /api/todos/{id}`.
@@ -83,9 +83,7 @@ pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Resul
         "select row_to_json(t)::text from (select ",
         " from public.todos where id = $1) t",
     );
-    let row = rls
-        .run(async |tx| tx.query_opt(&sql, &[(&id, Type::INT8)]).await)
-        .await?;
+    let row = rls.query_opt(&sql, &[(&id, Type::INT8)]).await?;
     json(StatusCode::OK, row)
 }
 
@@ -99,7 +97,7 @@ pub(super) async fn create(rls: Rls, body: Result<axum::Json<NewTodo>, JsonRejec
         ") select row_to_json(t)::text from t",
     );
     let params = [(&new.title as _, Type::TEXT), (&new.is_public as _, Type::BOOL)];
-    let row = rls.run(async |tx| tx.query_opt(&sql, &params).await).await?;
+    let row = rls.query_opt(&sql, &params).await?;
     json(StatusCode::CREATED, row)
 }
 
@@ -126,7 +124,7 @@ pub(super) async fn update(
         (&patch.done as _, Type::BOOL),
         (&patch.is_public as _, Type::BOOL),
     ];
-    let row = rls.run(async |tx| tx.query_opt(&sql, &params).await).await?;
+    let row = rls.query_opt(&sql, &params).await?;
     json(StatusCode::OK, row)
 }
 
@@ -134,9 +132,7 @@ pub(super) async fn update(
 pub(super) async fn delete(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<StatusCode> {
     let id = todo_id(id)?;
     let sql = "delete from public.todos where id = $1 returning id";
-    let row = rls
-        .run(async |tx| tx.query_opt(sql, &[(&id, Type::INT8)]).await)
-        .await?;
+    let row = rls.query_opt(sql, &[(&id, Type::INT8)]).await?;
     row.map(|_| StatusCode::NO_CONTENT).ok_or(TodoError::NotFound)
 }
 

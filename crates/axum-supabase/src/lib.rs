@@ -165,6 +165,8 @@ pub mod testing {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bearer::bearer_token;
+    #[cfg(feature = "postgres")]
+    pub use crate::db::unscoped_text_for_bench;
     #[cfg(feature = "jwks")]
     pub use crate::jwks::jwks_kids;
 }

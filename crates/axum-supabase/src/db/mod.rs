@@ -227,6 +227,16 @@ impl Database {
     }
 }
 
+/// For the benchmark's baseline only: `sql` on a pooled connection as the
+/// connecting role, with no transaction and no RLS setup. Not part of the API.
+#[doc(hidden)]
+pub async fn unscoped_text_for_bench(db: &Database, sql: &str) -> Result<String, DbError> {
+    let conn = db.acquire().await?;
+    let rows = conn.query_typed(sql, &[]).await?;
+    let row = rows.first().ok_or(DbError::RowCount)?;
+    Ok(row.try_get(0)?)
+}
+
 /// Closes a connection instead of returning it to the pool.
 pub(crate) fn discard(conn: Object) {
     drop(Object::take(conn));

@@ -118,6 +118,37 @@ impl Rls {
         }
     }
 
+    /// One statement in its own scoped transaction, committed: the common
+    /// read. For a read (GET, HEAD), `BEGIN`, the setup, the statement and
+    /// `COMMIT` go out in one write, one round trip in all; for a write, the
+    /// statement and `COMMIT` go out together once the setup has succeeded.
+    /// A failed statement is rolled back.
+    pub async fn query(self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        let mut tx = self.begin().await?;
+        let rows = tx.query_then(sql, params, true).await;
+        match rows {
+            Ok(rows) if tx.committed => Ok(rows),
+            // COMMIT did not answer: the connection is gone, and so is the transaction.
+            Ok(_) => {
+                tx.rollback().await;
+                Err(DbError::Unavailable)
+            }
+            Err(e) => {
+                tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`query`](Self::query) for a statement that returns at most one row.
+    pub async fn query_opt(self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, DbError> {
+        let mut rows = self.query(sql, params).await?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            _ => Err(DbError::RowCount),
+        }
+    }
+
     /// The transaction, for callers that commit themselves. Nothing is sent
     /// until its first statement. Dropped without [`Tx::commit`], it is rolled
     /// back (its connection closed).
@@ -128,6 +159,7 @@ impl Rls {
             setup: Some(self),
             open: false,
             aborted: false,
+            committed: false,
         })
     }
 }
@@ -144,12 +176,18 @@ pub struct Tx {
     open: bool,
     /// A statement failed, so Postgres will only roll back.
     aborted: bool,
+    /// A pipelined `COMMIT` succeeded after statements that all succeeded.
+    committed: bool,
 }
 
 impl Tx {
     /// Runs a statement and returns its rows.
     pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        let result = self.statement(sql, params).await;
+        self.query_then(sql, params, false).await
+    }
+
+    async fn query_then(&mut self, sql: &str, params: &[Param<'_>], last: bool) -> Result<Vec<Row>, DbError> {
+        let result = self.statement(sql, params, last).await;
         if let Err(e) = &result {
             self.failed(e);
         }
@@ -209,7 +247,7 @@ impl Tx {
         })
     }
 
-    async fn statement(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+    async fn statement(&mut self, sql: &str, params: &[Param<'_>], last: bool) -> Result<Vec<Row>, DbError> {
         let setup = self.setup.take();
         let Some(conn) = self.conn.as_ref() else {
             return Err(DbError::Aborted);
@@ -250,17 +288,58 @@ impl Tx {
             BEGIN_READ_WRITE
         });
         let set = conn.query_typed(setup_sql, &setup_params[..n]);
-        // `biased`: polled in this order, so sent in this order.
+        // `biased`: polled in this order, so sent in this order, in one write.
         if scope.read_only {
-            let (began, set, rows) = tokio::join!(biased; begin, set, conn.query_typed(sql, params));
-            began?;
-            admit(&scope, check, set?)?;
-            Ok(rows?)
+            let (began, set, rows, ended) = tokio::join!(
+                biased;
+                begin,
+                set,
+                conn.query_typed(sql, params),
+                // After a failed statement COMMIT only rolls back; either way it ends the transaction.
+                async {
+                    match last {
+                        true => Some(conn.batch_execute("commit").await),
+                        false => None,
+                    }
+                },
+            );
+            let result = began.map_err(DbError::from).and_then(|()| {
+                admit(&scope, check, set?)?;
+                Ok(rows?)
+            });
+            self.ended(ended);
+            result
         } else {
             let (began, set) = tokio::join!(biased; begin, set);
             began?;
             admit(&scope, check, set?)?;
-            Ok(conn.query_typed(sql, params).await?)
+            // Only now may a write go out: it runs inside the scope or not at all.
+            let (rows, ended) = tokio::join!(biased; conn.query_typed(sql, params), async {
+                match last {
+                    true => Some(conn.batch_execute("commit").await),
+                    false => None,
+                }
+            });
+            self.ended(ended);
+            Ok(rows?)
+        }
+    }
+
+    /// Records how a pipelined `COMMIT` went: ended, or the connection is unknown.
+    fn ended(&mut self, ended: Option<Result<(), tokio_postgres::Error>>) {
+        match ended {
+            None => {}
+            Some(Ok(())) => {
+                self.open = false;
+                self.committed = !self.aborted;
+            }
+            Some(Err(e)) => {
+                self.open = false;
+                if let Some(conn) = self.conn.take() {
+                    discard(conn);
+                }
+                log(&DbError::from(e));
+            }
         }
     }
 

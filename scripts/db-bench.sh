@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmark: GET /api/todos (10 visible rows of 100, RLS-scoped: BEGIN, the
+# PostgREST-style setup, the query, COMMIT) against the same query, with the
+# policy's filter written in, on the same
+# pool with no transaction and no setup (GET /bench/todos-unscoped, a route of
+# examples/load_server.rs only). A throwaway Postgres on loopback; the server
+# on CPU 0, wrk on CPU 1, Postgres wherever the kernel puts it.
+#
+# Prints, for each route and round: req/s, and CPU-us per request of the
+# server and of Postgres (every backend of the cluster, from /proc), then the
+# median ratio scoped/unscoped of the total. Round trips are counted apart,
+# through scripts/rt-proxy.py between the pool and Postgres: the times the
+# client writes again after the server has answered, over COUNT requests each.
+#
+# env: DURATION=8 WARMUP=2 REPEAT=3 CONNS=16 POOL=8 COUNT=200 PORT=39600
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-8}; WARMUP=${WARMUP:-2}; REPEAT=${REPEAT:-3}; CONNS=${CONNS:-16}; POOL=${POOL:-8}
+COUNT=${COUNT:-200}; PORT=${PORT:-39600}
+PG_PORT=$((PORT + 1)); PROXY_PORT=$((PORT + 2)); CONTROL_PORT=$((PORT + 3)); RT_PORT=$((PORT + 4))
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+
+. scripts/bench-lib.sh
+bench_workdir
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+chmod 755 "$work"
+mkdir -p "$work/pg" && { [ "$(id -u)" != 0 ] || chown postgres "$work/pg"; }
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+as_pg "$pgbin/initdb" -D "$work/pg/data" -A trust -U postgres --no-sync >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
+  -o "-p $PG_PORT -k $work/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null
+postmaster=$(head -1 "$work/pg/data/postmaster.pid")
+
+cargo build --release --locked -q --example load_server --bin axum-supabase-auth
+cli=target/release/axum-supabase-auth
+admin="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+DATABASE_URL=$admin $cli db-bootstrap-local >/dev/null
+DATABASE_URL=$admin $cli migrate >/dev/null
+caller=6811fb12-a19f-450b-ab79-711acd5e5665
+psql -q "$admin" -c "insert into public.todos (user_id, title, is_public)
+  select case when g <= 10 then '$caller'::uuid else gen_random_uuid() end, 'todo ' || g, false
+  from generate_series(1, 100) g; analyze public.todos;"
+
+export SUPABASE_JWT_SECRET="bench-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export SUPABASE_URL=https://load.supabase.co SUPABASE_JWKS_URL=off RUST_LOG=warn LOG_FORMAT=json
+token=$($cli mint --sub "$caller")
+# The baseline reads the table without a role, so the pool connects as the owner
+# for both routes; the scoped route still runs as `authenticated` under RLS.
+start_server() { # port database-port log
+  BENCH_CALLER=$caller DATABASE_URL="postgresql://postgres@127.0.0.1:$2/postgres" DB_POOL_SIZE=$POOL BIND_ADDR="127.0.0.1:$1" \
+    taskset -c 0 target/release/examples/load_server >"$3" 2>&1 &
+  pids+=($!)
+  wait_ready "http://127.0.0.1:$1/readyz" "$3"
+}
+
+echo "== round trips per request (scripts/rt-proxy.py between the pool and Postgres, $COUNT requests each)"
+python3 scripts/rt-proxy.py "$PROXY_PORT" "$PG_PORT" "$CONTROL_PORT" & pids+=($!)
+sleep 0.5
+start_server "$RT_PORT" "$PROXY_PORT" "$work/rt.log"
+count() { curl -fsS "http://127.0.0.1:$CONTROL_PORT/"; }
+for path in /api/todos /bench/todos-unscoped; do
+  curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$RT_PORT$path" # the pool's connection is open
+  c0=$(count)
+  for _ in $(seq 1 "$COUNT"); do curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$RT_PORT$path"; done
+  c1=$(count)
+  rows=$(curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$RT_PORT$path" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  awk -v p="$path" -v a="$c0" -v b="$c1" -v n="$COUNT" -v r="$rows" 'BEGIN { printf "%-24s %5.2f round trips/request (%d rows)\n", p, (b - a) / n, r }'
+done
+
+start_server "$PORT" "$PG_PORT" "$work/server.log"
+spid=${pids[-1]}
+hz=$(getconf CLK_TCK)
+ticks() { awk '{s += $14 + $15} END {print s}' "/proc/$1/stat"; }
+pg_ticks() { local s=0 p; for p in $(pgrep -P "$postmaster"); do s=$((s + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$s"; }
+printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$work/auth.lua"
+printf '%-5s %-22s %9s %14s %12s %12s\n' round route req/s server_us/req pg_us/req total_us/req >"$work/table"
+declare -A TOTAL
+for round in $(seq 1 "$REPEAT"); do
+  for path in /api/todos /bench/todos-unscoped; do
+    url="http://127.0.0.1:$PORT$path"
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$work/auth.lua" "$url" >/dev/null
+    s0=$(ticks "$spid"); p0=$(pg_ticks)
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$work/auth.lua" "$url" >"$work/out"
+    s1=$(ticks "$spid"); p1=$(pg_ticks)
+    if grep -q Non-2xx "$work/out"; then cat "$work/out" "$work/server.log" >&2; exit 1; fi
+    reqs=$(awk '/requests in/ {print $1}' "$work/out")
+    line=$(awk -v s0="$s0" -v s1="$s1" -v p0="$p0" -v p1="$p1" -v n="$reqs" -v hz="$hz" \
+      'BEGIN { s = (s1 - s0) / hz * 1e6 / n; p = (p1 - p0) / hz * 1e6 / n; printf "%.1f %.1f %.1f", s, p, s + p }')
+    read -r su pu tu <<<"$line"
+    TOTAL[$path/$round]=$tu
+    printf '%-5s %-22s %9s %14s %12s %12s\n' "$round" "$path" "$(awk '/^Requests\/sec/ {printf "%d", $2}' "$work/out")" \
+      "$su" "$pu" "$tu" >>"$work/table"
+  done
+done
+echo "== under load ($(date -u +%Y-%m-%d), $REPEAT rounds, ${DURATION}s, $CONNS connections, pool $POOL)"
+cat "$work/table"
+ratio=$(for r in $(seq 1 "$REPEAT"); do awk -v a="${TOTAL[/api/todos/$r]}" -v b="${TOTAL[/bench/todos-unscoped/$r]}" 'BEGIN { print a / b }'; done | median)
+echo "scoped / unscoped CPU per request, server + Postgres (median of the rounds): ${ratio}x (goal <= 1.5)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the README's "Use it in your own axum app" example exactly as written,
 # in a fresh crate outside the workspace whose only dependencies are the
-# library (by path), axum 0.8 and tokio with `full`. CI runs it.
+# library (by path, feature postgres), axum 0.8 and tokio with `full`; and the
+# "Data under RLS" handlers as a module of it. CI runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -14,6 +15,13 @@ awk '/^## Use it in your own axum app/ { in_section = 1 }
      grab && /^```$/ { exit }
      grab { print }' README.md >"$crate/src/main.rs"
 [ -s "$crate/src/main.rs" ] || { echo "outside-example: no rust block found in the README section" >&2; exit 1; }
+# And the "Data under RLS" handlers, as a module of the same crate (feature postgres).
+awk '/^## Data under RLS/ { in_section = 1 }
+     in_section && /^```rust$/ { grab = 1; next }
+     grab && /^```$/ { exit }
+     grab { print }' README.md >"$crate/src/rls.rs"
+[ -s "$crate/src/rls.rs" ] || { echo "outside-example: no rust block in Data under RLS" >&2; exit 1; }
+printf '\n#[allow(dead_code)]\nmod rls;\n' >>"$crate/src/main.rs"
 cat >"$crate/Cargo.toml" <<TOML
 [package]
 name = "outside-example"
@@ -22,7 +30,7 @@ edition = "2024"
 publish = false
 
 [dependencies]
-axum-supabase = { path = "$top/crates/axum-supabase" }
+axum-supabase = { path = "$top/crates/axum-supabase", features = ["postgres"] }
 axum = "0.8"
 tokio = { version = "1", features = ["full"] }
 
@@ -31,4 +39,4 @@ TOML
 # The workspace's lock pins the versions we test with; cargo drops what this crate does not use.
 cp Cargo.lock "$crate/"
 CARGO_TARGET_DIR="$top/target/outside-example" cargo build --quiet --manifest-path "$crate/Cargo.toml"
-echo "outside-example: the README's main.rs builds against axum-supabase, axum and tokio alone ($(wc -l <"$crate/src/main.rs") lines)"
+echo "outside-example: the README's main.rs and RLS handlers build against axum-supabase, axum and tokio alone ($(wc -l <"$crate/src/main.rs") + $(wc -l <"$crate/src/rls.rs") lines)"

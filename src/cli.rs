@@ -213,6 +213,7 @@ async fn run_server(config: Config) -> ExitCode {
         cache_size = state.verifier.cache_capacity(),
         jwks_url = state.verifier.jwks().map(|j| j.url()),
         metrics = ?config.metrics,
+        database = ?state.db,
         "starting"
     );
     if config.auth.uses_dev_secret() {

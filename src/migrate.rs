@@ -26,7 +26,7 @@ const TRACKING: &str = "create schema if not exists api_migrations; \
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     /// The database could not be reached or refused a statement.
-    #[error("{0}")]
+    #[error("{}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
     /// A file of the migrations folder could not be read or is misnamed.
     #[error("{0}")]
@@ -38,6 +38,17 @@ pub enum MigrateError {
          `axum-supabase-auth db-bootstrap-local` (db/local-bootstrap.sql) first"
     )]
     NotSupabase,
+}
+
+/// The server's message and SQLSTATE (this is the operator's terminal, and
+/// the statements are the operator's own), or the connection problem.
+fn describe(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!("the database refused it ({}): {}", db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
+    }
 }
 
 /// One migration file.
@@ -98,7 +109,6 @@ pub async fn connect(url: &str) -> Result<Client, MigrateError> {
 
 /// Applies every migration of `dir` not yet applied. Returns the names applied now.
 pub async fn migrate(client: &Client, dir: &Path) -> Result<Vec<String>, MigrateError> {
-    let files = migrations(dir)?;
     let ready = client
         .query_typed(
             "select to_regrole('anon') is not null and to_regrole('authenticated') is not null \
@@ -109,6 +119,7 @@ pub async fn migrate(client: &Client, dir: &Path) -> Result<Vec<String>, Migrate
     if ready.first().and_then(|r| r.try_get::<_, bool>(0).ok()) != Some(true) {
         return Err(MigrateError::NotSupabase);
     }
+    let files = migrations(dir)?;
     let mut applied = Vec::new();
     for m in files {
         let sql = std::fs::read_to_string(&m.path)

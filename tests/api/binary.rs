@@ -125,3 +125,114 @@ fn mint_dev_tokens_match_dev_mode() {
     let body = rt.block_on(app.get_bearer("/api/me", &token)).json();
     assert_eq!(body["is_anonymous"], true);
 }
+
+#[test]
+fn bad_database_settings_exit_2_naming_the_variable_and_never_the_password() {
+    let url = "postgresql://authenticator:hunter2-db-password@127.0.0.1:5432/postgres";
+    let secret = "x".repeat(40);
+    let base = [
+        ("SUPABASE_URL", "https://abc.supabase.co"),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+    ];
+    for (var, value, reason) in [
+        (
+            "DATABASE_URL",
+            "mysql://root:hunter2-db-password@db/app",
+            "is not a postgres connection string",
+        ),
+        ("DB_POOL_SIZE", "0", "must be a whole number from 1 to 1000"),
+        (
+            "DB_ROLES",
+            "authenticated,postgres",
+            "lists an owner or admin role",
+        ),
+        ("SESSION_CHECK", "sometimes", "must be off or db"),
+    ] {
+        let mut vars = base.to_vec();
+        if var != "DATABASE_URL" {
+            vars.push(("DATABASE_URL", url));
+        }
+        vars.push((var, value));
+        let output = run(&["serve"], &vars);
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let err = stderr(&output);
+        assert!(
+            err.starts_with(&format!("error: {var} is invalid: {reason}")),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    let output = run(&["migrate"], &base);
+    assert_eq!(
+        (output.status.code(), stderr(&output)),
+        (Some(2), "error: DATABASE_URL is not set\n".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn migrate_refuses_a_plain_postgres_and_names_the_bootstrap() {
+    let db = crate::pg_support::TestDb::create_on(crate::pg_support::shared().await.clone(), false).await;
+    let url = db.server.admin_url(&db.name);
+    let output = run(&["migrate"], &[("DATABASE_URL", url.as_str())]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("run `axum-supabase-auth db-bootstrap-local`"),
+        "{}",
+        stderr(&output)
+    );
+    for (args, expect) in [
+        (
+            &["db-bootstrap-local"][..],
+            "db-bootstrap-local: roles and auth functions are in place\n",
+        ),
+        (
+            &["db-bootstrap-local"][..],
+            "db-bootstrap-local: roles and auth functions are in place\n",
+        ),
+        (
+            &[
+                "migrate",
+                "--dir",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"),
+            ][..],
+            "migrate: applied 0001_todos.sql\n",
+        ),
+        (
+            &[
+                "migrate",
+                "--dir",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"),
+            ][..],
+            "migrate: up to date\n",
+        ),
+    ] {
+        let output = run(args, &[("DATABASE_URL", url.as_str())]);
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            expect,
+            "{}",
+            stderr(&output)
+        );
+    }
+    // Where auth.users exists (a Supabase database), the bootstrap refuses and changes nothing.
+    let admin = db.admin().await;
+    admin
+        .batch_execute("create table auth.users (id uuid primary key)")
+        .await
+        .unwrap();
+    admin.batch_execute("drop function auth.email()").await.unwrap();
+    let output = run(&["db-bootstrap-local"], &[("DATABASE_URL", url.as_str())]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("auth.users exists"),
+        "{}",
+        stderr(&output)
+    );
+    let email: Option<String> = admin
+        .query_one("select to_regprocedure('auth.email()')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(email, None, "the refused bootstrap changed the database");
+}

@@ -368,3 +368,70 @@ async fn transactions(admin: &axum_supabase::db::tokio_postgres::Client, name: &
         .unwrap();
     row.get::<_, i64>(0)
 }
+
+#[tokio::test]
+async fn database_logs_hold_no_token_no_password_and_no_row_data() {
+    use axum_supabase_auth::config::LogFormat;
+    let capture = crate::logging::Capture::default();
+    let writer = capture.clone();
+    let subscriber = axum_supabase_auth::telemetry::subscriber(
+        tracing_subscriber::EnvFilter::new("trace"),
+        LogFormat::Json,
+        move || writer.clone(),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let db = TestDb::new().await;
+    let app = app_on(&db, 2, |b| {
+        b.session_check(true);
+    });
+    let u = user(&app);
+    db.admin()
+        .await
+        .execute(
+            "insert into auth.sessions (id, user_id) values ($1, $2)",
+            &[&u.session, &u.id],
+        )
+        .await
+        .unwrap();
+    let marker = "row-data-marker-7f3a";
+    for body in [
+        json!({ "title": format!("{marker}{}", "x".repeat(200)) }), // check violation: DETAIL quotes the row
+        json!({ "title": marker }),
+    ] {
+        call(&app, Method::POST, "/api/todos", Some(&u.token), Some(body)).await;
+    }
+    call(&app, Method::GET, "/api/todos", Some(&u.token), None).await;
+    // A database that is not there, reached with a password.
+    let password = "db-password-that-must-not-be-logged";
+    let down = TestApp::with_config(|c| {
+        let mut b = axum_supabase::db::Database::builder(&format!(
+            "postgresql://authenticator:{password}@127.0.0.1:9/postgres"
+        ));
+        b.acquire_timeout(std::time::Duration::from_millis(300));
+        c.database = Some(b);
+    });
+    let r = call(&down, Method::GET, "/api/todos", None, None).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(down.get("/readyz").await.status, 503);
+    assert!(!format!("{:?}", down.config).contains(password));
+
+    let logs = capture.text();
+    assert!(
+        logs.contains("database statement refused") && logs.contains("23514"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("no database connection") || logs.contains("cannot open a database connection"),
+        "{logs}"
+    );
+    for secret in [
+        marker,
+        password,
+        crate::pg_support::AUTHENTICATOR_PASSWORD,
+        u.token.as_str(),
+        "eyJ",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} is in the logs");
+    }
+}

@@ -386,14 +386,7 @@ async fn database_logs_hold_no_token_no_password_and_no_row_data() {
         b.session_check(true);
     });
     let u = user(&app);
-    db.admin()
-        .await
-        .execute(
-            "insert into auth.sessions (id, user_id) values ($1, $2)",
-            &[&u.session, &u.id],
-        )
-        .await
-        .unwrap();
+    add_session(&db.admin().await, &u).await;
     let marker = "row-data-marker-7f3a";
     for body in [
         json!({ "title": format!("{marker}{}", "x".repeat(200)) }), // check violation: DETAIL quotes the row

@@ -33,13 +33,7 @@ async fn isolation_holds_through_a_transaction_mode_pooler() {
     let mut users = Vec::new();
     for i in 0..20 {
         let u = user(&app);
-        admin
-            .execute(
-                "insert into auth.sessions (id, user_id) values ($1, $2)",
-                &[&u.session, &u.id],
-            )
-            .await
-            .unwrap();
+        add_session(&admin, &u).await;
         let id = create(&app, &u, &format!("todo {i}"), i % 10 == 0).await;
         users.push((u, id));
     }

@@ -129,14 +129,7 @@ async fn the_scope_sets_what_postgrest_sets() {
     assert_eq!(seen["jwt"], json!({ "role": "anon" }));
     // Outside any scope the connection is `authenticator` again, whose own
     // grants allow reading auth.sessions; as `authenticated` this would fail.
-    db.admin()
-        .await
-        .execute(
-            "insert into auth.sessions (id, user_id) values ($1, $2)",
-            &[&u.session, &u.id],
-        )
-        .await
-        .unwrap();
+    add_session(&db.admin().await, &u).await;
     let r = send(&router, Method::GET, "/active", Some(&u.token)).await;
     assert_eq!((r.status, r.text()), (StatusCode::OK, u.id.to_string()));
 }
@@ -296,13 +289,7 @@ async fn require_active_session_trusts_an_answer_for_its_ttl_only() {
     let admin = db.admin().await;
     let r = send(&uncached, Method::GET, "/active", Some(&u.token)).await;
     r.assert_bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "session ended");
-    admin
-        .execute(
-            "insert into auth.sessions (id, user_id) values ($1, $2)",
-            &[&u.session, &u.id],
-        )
-        .await
-        .unwrap();
+    add_session(&admin, &u).await;
     for router in [&cached, &uncached] {
         assert_eq!(
             send(router, Method::GET, "/active", Some(&u.token)).await.status,

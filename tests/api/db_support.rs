@@ -130,3 +130,14 @@ pub async fn open_transactions(db: &TestDb) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// Gives `user` a live `auth.sessions` row, as GoTrue does at sign-in.
+pub async fn add_session(admin: &axum_supabase::db::tokio_postgres::Client, user: &User) {
+    admin
+        .execute(
+            "insert into auth.sessions (id, user_id) values ($1, $2)",
+            &[&user.session, &user.id],
+        )
+        .await
+        .unwrap();
+}

@@ -48,6 +48,19 @@ async fn write_then_sleep(rls: Rls) -> Result<(), DbError> {
     .await
 }
 
+/// Writes a row, then panics with the transaction open.
+async fn write_then_panic(rls: Rls) -> Result<(), DbError> {
+    rls.run(async |tx| {
+        tx.query(
+            "insert into public.todos (title) values ('written before a panic')",
+            &[],
+        )
+        .await?;
+        panic!("a handler bug, mid-transaction");
+    })
+    .await
+}
+
 async fn hold(rls: Rls) -> Result<(), DbError> {
     rls.run(async |tx| tx.query("select pg_sleep(3)", &[]).await.map(drop))
         .await
@@ -73,6 +86,7 @@ fn scope_app(
         .route("/whoami", get(whoami).post(whoami))
         .route("/sleep", post(write_then_sleep))
         .route("/hold", get(hold))
+        .route("/panic", post(write_then_panic))
         .route("/active", get(active))
         .route_layer(auth.optional_layer())
         .layer(database.layer())
@@ -380,4 +394,30 @@ async fn a_database_restart_is_503_then_recovers_without_a_server_restart() {
     assert_eq!(list(&app, Some(&u.token)).await.len(), 1);
     assert_eq!(app.get("/readyz").await.status, 200);
     cluster.stop();
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_mid_transaction_commits_nothing() {
+    let db = TestDb::new().await;
+    let app = TestApp::new();
+    let router = scope_app(&app, &db, 1, |_| {});
+    let u = user(&app);
+    let (r2, token) = (router.clone(), u.token.clone());
+    let outcome = tokio::spawn(async move { send(&r2, Method::POST, "/panic", Some(&token)).await }).await;
+    assert!(outcome.is_err_and(|e| e.is_panic()));
+    let mut open = -1;
+    for _ in 0..100 {
+        open = open_transactions(&db).await;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 0, "the panicked transaction is still open");
+    assert!(
+        all_rows(&db).await.is_empty(),
+        "the write before the panic was committed"
+    );
+    let r = send(&router, Method::GET, "/whoami", Some(&u.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

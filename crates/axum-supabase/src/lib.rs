@@ -106,7 +106,7 @@
 //! - `jwks` (default): asymmetric keys from the project's JWKS endpoint.
 //! - `metrics`: counters and a histogram through the `metrics` facade; the
 //!   application installs the recorder.
-//! - `postgres`: [`db`], queries under Row Level Security in the caller's
+//! - `postgres`: the `db` module, queries under Row Level Security in the caller's
 //!   role, as PostgREST runs them; and sign-out that takes effect at once.
 //! - `testing`: `testing::Token` mints Supabase-shaped tokens, and
 //!   `AuthUser::for_tests` makes a user for handler unit tests.

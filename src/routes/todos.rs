@@ -16,7 +16,32 @@ use axum_supabase::db::tokio_postgres::types::Type;
 use axum_supabase::db::{DbError, Rls};
 use serde::Deserialize;
 
-const COLUMNS: &str = "id, user_id, title, done, is_public, created_at";
+/// A statement with the row's columns, in contract order, between two halves;
+/// built at compile time.
+macro_rules! with_columns {
+    ($head:literal, $tail:literal) => {
+        concat!($head, "id, user_id, title, done, is_public, created_at", $tail)
+    };
+}
+
+const LIST: &str = with_columns!(
+    "select coalesce(json_agg(t order by t.id), '[]')::text from (select ",
+    " from public.todos) t"
+);
+const GET: &str = with_columns!(
+    "select row_to_json(t)::text from (select ",
+    " from public.todos where id = $1) t"
+);
+const CREATE: &str = with_columns!(
+    "with t as (insert into public.todos (title, is_public) values ($1, coalesce($2, false)) returning ",
+    ") select row_to_json(t)::text from t"
+);
+const UPDATE: &str = with_columns!(
+    "with t as (update public.todos set title = coalesce($2, title), done = coalesce($3, done), \
+     is_public = coalesce($4, is_public) where id = $1 returning ",
+    ") select row_to_json(t)::text from t"
+);
+const DELETE: &str = "delete from public.todos where id = $1 returning id";
 
 /// `POST /api/todos` body.
 #[derive(Debug, Deserialize)]
@@ -68,22 +93,14 @@ type Result<T, E = TodoError> = std::result::Result<T, E>;
 
 /// `GET /api/todos`: every row the caller may see, by id.
 pub(super) async fn list(rls: Rls) -> Result<Response> {
-    let sql = const_format(
-        "select coalesce(json_agg(t order by t.id), '[]')::text from (select ",
-        " from public.todos) t",
-    );
-    let rows = rls.query(&sql, &[]).await?;
+    let rows = rls.query(LIST, &[]).await?;
     json(StatusCode::OK, rows.into_iter().next())
 }
 
 /// `GET /api/todos/{id}`.
 pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<Response> {
     let id = todo_id(id)?;
-    let sql = const_format(
-        "select row_to_json(t)::text from (select ",
-        " from public.todos where id = $1) t",
-    );
-    let row = rls.query_opt(&sql, &[(&id, Type::INT8)]).await?;
+    let row = rls.query_opt(GET, &[(&id, Type::INT8)]).await?;
     json(StatusCode::OK, row)
 }
 
@@ -92,12 +109,8 @@ pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Resul
 pub(super) async fn create(rls: Rls, body: Result<axum::Json<NewTodo>, JsonRejection>) -> Result<Response> {
     let axum::Json(new) = body.map_err(bad_body)?;
     no_nul(Some(&new.title))?;
-    let sql = const_format(
-        "with t as (insert into public.todos (title, is_public) values ($1, coalesce($2, false)) returning ",
-        ") select row_to_json(t)::text from t",
-    );
     let params = [(&new.title as _, Type::TEXT), (&new.is_public as _, Type::BOOL)];
-    let row = rls.query_opt(&sql, &params).await?;
+    let row = rls.query_opt(CREATE, &params).await?;
     json(StatusCode::CREATED, row)
 }
 
@@ -113,32 +126,21 @@ pub(super) async fn update(
         return Err(invalid("give at least one of title, done, is_public"));
     }
     no_nul(patch.title.as_ref())?;
-    let sql = const_format(
-        "with t as (update public.todos set title = coalesce($2, title), done = coalesce($3, done), \
-         is_public = coalesce($4, is_public) where id = $1 returning ",
-        ") select row_to_json(t)::text from t",
-    );
     let params = [
         (&id as _, Type::INT8),
         (&patch.title as _, Type::TEXT),
         (&patch.done as _, Type::BOOL),
         (&patch.is_public as _, Type::BOOL),
     ];
-    let row = rls.query_opt(&sql, &params).await?;
+    let row = rls.query_opt(UPDATE, &params).await?;
     json(StatusCode::OK, row)
 }
 
 /// `DELETE /api/todos/{id}`: 204, or 404 if the caller cannot see or delete it.
 pub(super) async fn delete(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<StatusCode> {
     let id = todo_id(id)?;
-    let sql = "delete from public.todos where id = $1 returning id";
-    let row = rls.query_opt(sql, &[(&id, Type::INT8)]).await?;
+    let row = rls.query_opt(DELETE, &[(&id, Type::INT8)]).await?;
     row.map(|_| StatusCode::NO_CONTENT).ok_or(TodoError::NotFound)
-}
-
-/// The select list between two halves of a statement.
-fn const_format(head: &str, tail: &str) -> String {
-    [head, COLUMNS, tail].concat()
 }
 
 /// A row's JSON text as the body, or 404 for no row.

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use tower::ServiceExt;
 
 use crate::db_support::*;
-use crate::helpers::{TestApp, TestResponse};
+use crate::helpers::TestApp;
 use crate::pg_support::{Bouncer, TestDb};
 
 fn app_through(bouncer: &Bouncer, db: &TestDb, pool: usize, session_check: bool) -> TestApp {
@@ -58,11 +57,7 @@ async fn isolation_holds_through_a_transaction_mode_pooler() {
                     1 => (Method::GET, format!("/api/todos/{id}"), None),
                     _ => (Method::GET, "/api/todos".to_owned(), None),
                 };
-                let r = router
-                    .oneshot(request(method, &path, Some(&token), body))
-                    .await
-                    .unwrap();
-                let r = TestResponse::from(r).await;
+                let r = send_to(&router, method, &path, Some(&token), body).await;
                 assert_eq!(r.status, 200, "{}", r.text());
                 let body = r.json();
                 let mut expected: Vec<i64> = match body.as_array() {

@@ -8,7 +8,6 @@ use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum_supabase::db::{Database, DbError, RequireActiveSession, Rls};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use crate::db_support::*;
 use crate::helpers::{TestApp, TestResponse};
@@ -93,12 +92,7 @@ fn scope_app(
 }
 
 async fn send(router: &Router, method: Method, path: &str, token: Option<&str>) -> TestResponse {
-    let r = router
-        .clone()
-        .oneshot(request(method, path, token, None))
-        .await
-        .unwrap();
-    TestResponse::from(r).await
+    send_to(router, method, path, token, None).await
 }
 
 #[tokio::test]
@@ -178,11 +172,7 @@ async fn fifty_users_twenty_requests_each_over_three_connections() {
                     ),
                     _ => ("/api/todos".to_owned(), None),
                 };
-                let r = router
-                    .oneshot(request(method, &path, Some(&token), body))
-                    .await
-                    .unwrap();
-                let r = TestResponse::from(r).await;
+                let r = send_to(&router, method, &path, Some(&token), body).await;
                 assert_eq!(r.status, 200, "{}", r.text());
                 let body = r.json();
                 let rows = body.as_array().cloned().unwrap_or_else(|| vec![body.clone()]);
@@ -224,14 +214,7 @@ async fn a_client_that_leaves_mid_transaction_leaves_nothing_behind() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     request.abort();
-    let mut open = -1;
-    for _ in 0..100 {
-        open = open_transactions(&db).await;
-        if open == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let open = settled_open_transactions(&db).await;
     assert_eq!(open, 0, "the abandoned transaction is still open");
     assert!(
         all_rows(&db).await.is_empty(),
@@ -405,14 +388,7 @@ async fn a_handler_that_panics_mid_transaction_commits_nothing() {
     let (r2, token) = (router.clone(), u.token.clone());
     let outcome = tokio::spawn(async move { send(&r2, Method::POST, "/panic", Some(&token)).await }).await;
     assert!(outcome.is_err_and(|e| e.is_panic()));
-    let mut open = -1;
-    for _ in 0..100 {
-        open = open_transactions(&db).await;
-        if open == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let open = settled_open_transactions(&db).await;
     assert_eq!(open, 0, "the panicked transaction is still open");
     assert!(
         all_rows(&db).await.is_empty(),

@@ -54,6 +54,23 @@ pub fn app_on(
     })
 }
 
+/// Sends one request through `router` (an app's, or a library-only one).
+pub async fn send_to(
+    router: &axum::Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> TestResponse {
+    use tower::ServiceExt;
+    let r = router
+        .clone()
+        .oneshot(request(method, path, token, body))
+        .await
+        .unwrap();
+    TestResponse::from(r).await
+}
+
 pub async fn call(
     app: &TestApp,
     method: Method,
@@ -140,4 +157,18 @@ pub async fn add_session(admin: &axum_supabase::db::tokio_postgres::Client, user
         )
         .await
         .unwrap();
+}
+
+/// Waits up to 5 s for the database's open transactions to end, and returns
+/// how many are still open (0 once they have).
+pub async fn settled_open_transactions(db: &TestDb) -> i64 {
+    let mut open = -1;
+    for _ in 0..100 {
+        open = open_transactions(db).await;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    open
 }

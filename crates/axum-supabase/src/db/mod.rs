@@ -39,6 +39,20 @@
 //! outlives a transaction: the pool works through Supavisor's or PgBouncer's
 //! transaction mode.
 
+/// The rule for a live Supabase session, given the SQL for its id: a row of
+/// `auth.sessions` whose `not_after` is unset or ahead. One text for the
+/// scoped check and for [`RequireActiveSession`].
+macro_rules! session_active {
+    ($id:literal) => {
+        concat!(
+            "exists(select 1 from auth.sessions s where s.id = ",
+            $id,
+            " and (s.not_after is null or s.not_after > now()))"
+        )
+    };
+}
+use session_active;
+
 mod config;
 mod error;
 mod scope;

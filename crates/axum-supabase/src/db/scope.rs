@@ -28,21 +28,19 @@ const BEGIN_READ_WRITE: &str = "begin isolation level read committed read write"
 const ANON_CLAIMS: &str = r#"{"role":"anon"}"#;
 
 macro_rules! setup_sql {
-    ($($extra:literal)?) => {
+    ($($extra:expr),*) => {
         concat!(
             "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), ",
             "set_config('request.method', $3, true), set_config('request.path', $4, true), ",
             "set_config('statement_timeout', $5, true)",
-            $($extra)?
+            $($extra),*
         )
     };
 }
 const SETUP: &str = setup_sql!();
 // Privileges on auth.sessions are checked as the connecting role: the
 // planner sees the table before `role` changes.
-const SETUP_WITH_SESSION: &str = setup_sql!(
-    ", exists(select 1 from auth.sessions s where s.id = $6 and (s.not_after is null or s.not_after > now()))"
-);
+const SETUP_WITH_SESSION: &str = setup_sql!(", ", super::session_active!("$6"));
 
 /// The caller's database scope: an extractor that admits the request (its
 /// role is allowed, or it is anonymous and `anon` is) and runs its queries in
@@ -142,11 +140,7 @@ impl Rls {
 
     /// [`query`](Self::query) for a statement that returns at most one row.
     pub async fn query_opt(self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, DbError> {
-        let mut rows = self.query(sql, params).await?;
-        match rows.len() {
-            0 | 1 => Ok(rows.pop()),
-            _ => Err(DbError::RowCount),
-        }
+        at_most_one(self.query(sql, params).await?)
     }
 
     /// The transaction, for callers that commit themselves. Nothing is sent
@@ -205,11 +199,7 @@ impl Tx {
 
     /// Runs a statement that returns at most one row.
     pub async fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, DbError> {
-        let mut rows = self.query(sql, params).await?;
-        match rows.len() {
-            0 | 1 => Ok(rows.pop()),
-            _ => Err(DbError::RowCount),
-        }
+        at_most_one(self.query(sql, params).await?)
     }
 
     /// Commits. A transaction in which a statement failed is rolled back
@@ -288,6 +278,13 @@ impl Tx {
             BEGIN_READ_WRITE
         });
         let set = conn.query_typed(setup_sql, &setup_params[..n]);
+        // After a failed statement COMMIT only rolls back; either way it ends the transaction.
+        let commit = async {
+            match last {
+                true => Some(conn.batch_execute("commit").await),
+                false => None,
+            }
+        };
         // `biased`: polled in this order, so sent in this order, in one write.
         if scope.read_only {
             let (began, set, rows, ended) = tokio::join!(
@@ -295,13 +292,7 @@ impl Tx {
                 begin,
                 set,
                 conn.query_typed(sql, params),
-                // After a failed statement COMMIT only rolls back; either way it ends the transaction.
-                async {
-                    match last {
-                        true => Some(conn.batch_execute("commit").await),
-                        false => None,
-                    }
-                },
+                commit,
             );
             let result = began.map_err(DbError::from).and_then(|()| {
                 admit(&scope, check, set?)?;
@@ -314,12 +305,7 @@ impl Tx {
             began?;
             admit(&scope, check, set?)?;
             // Only now may a write go out: it runs inside the scope or not at all.
-            let (rows, ended) = tokio::join!(biased; conn.query_typed(sql, params), async {
-                match last {
-                    true => Some(conn.batch_execute("commit").await),
-                    false => None,
-                }
-            });
+            let (rows, ended) = tokio::join!(biased; conn.query_typed(sql, params), commit);
             self.ended(ended);
             Ok(rows?)
         }
@@ -353,6 +339,14 @@ impl Tx {
             discard(conn);
             self.open = false;
         }
+    }
+}
+
+/// The one row of a statement that returns at most one, or none.
+fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, DbError> {
+    match rows.len() {
+        0 | 1 => Ok(rows.pop()),
+        _ => Err(DbError::RowCount),
     }
 }
 

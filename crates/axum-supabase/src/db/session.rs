@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{Database, DbError, discard};
 use crate::{AuthRejection, AuthUser, Fault};
 
-const SESSION_ACTIVE: &str = "select exists(select 1 from auth.sessions s where s.id = $1 and (s.not_after is null or s.not_after > now()))";
+const SESSION_ACTIVE: &str = concat!("select ", super::session_active!("$1"));
 
 /// A signed-in caller whose Supabase session has not ended: its
 /// `session_id` is a row of `auth.sessions` whose `not_after` is unset or

@@ -260,6 +260,7 @@ impl Default for SupabaseAuthBuilder {
 
 /// Everything `build` needs, resolved and checked.
 pub(crate) struct Resolved {
+    pub(crate) project_url: String,
     pub(crate) hs256_secret: Option<Vec<u8>>,
     #[cfg(feature = "jwks")]
     pub(crate) jwks: Option<crate::jwks::JwksConfig>,
@@ -476,6 +477,7 @@ impl SupabaseAuthBuilder {
             ));
         }
         Ok(Resolved {
+            project_url: base.clone(),
             hs256_secret: secret.map(<[u8]>::to_vec),
             #[cfg(feature = "jwks")]
             jwks,

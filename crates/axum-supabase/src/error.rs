@@ -125,6 +125,15 @@ pub enum Fault {
     },
     /// `AuthUser` was extracted on a route that has no `AuthLayer`: a programmer error, 500.
     MissingLayer,
+    /// A write (`POST`, `PUT`, `PATCH`, `DELETE`) authenticated by a session
+    /// cookie, from an origin that is not allowed: 403, the CSRF rule.
+    CrossSiteRequest,
+    /// The session cookie's token has expired and GoTrue could not refresh it
+    /// (down, slow, failing): 503 with `Retry-After`, since the session may be fine.
+    RefreshUnavailable {
+        /// Seconds the client should wait before retrying.
+        retry_after_secs: u64,
+    },
 }
 
 impl Fault {
@@ -132,7 +141,8 @@ impl Fault {
     pub fn status(self) -> StatusCode {
         match self {
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable { .. } | Self::RefreshUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CrossSiteRequest => StatusCode::FORBIDDEN,
             _ => match self.code() {
                 Some(Code::InvalidRequest) => StatusCode::BAD_REQUEST,
                 Some(Code::InsufficientScope) => StatusCode::FORBIDDEN,
@@ -141,9 +151,25 @@ impl Fault {
         }
     }
 
-    /// Not the client's fault: no challenge is sent.
+    /// No challenge is sent: an outage, or a refusal that no token would change.
     fn is_outage(self) -> bool {
-        matches!(self, Self::KeysUnavailable { .. } | Self::MissingLayer)
+        matches!(
+            self,
+            Self::KeysUnavailable { .. }
+                | Self::RefreshUnavailable { .. }
+                | Self::MissingLayer
+                | Self::CrossSiteRequest
+        )
+    }
+
+    /// The `Retry-After` of a 503, in seconds.
+    fn retry_after(self) -> Option<u64> {
+        match self {
+            Self::KeysUnavailable { retry_after_secs } | Self::RefreshUnavailable { retry_after_secs } => {
+                Some(retry_after_secs)
+            }
+            _ => None,
+        }
     }
 
     /// The RFC 6750 error code, if the challenge carries one.
@@ -151,6 +177,7 @@ impl Fault {
         match self {
             Self::Missing | Self::TokenInQuery | Self::UnsupportedScheme => None,
             Self::KeysUnavailable { .. } | Self::MissingLayer => None,
+            Self::RefreshUnavailable { .. } | Self::CrossSiteRequest => None,
             Self::MultipleAuthorization => Some(Code::InvalidRequest),
             Self::InsufficientScope(_) => Some(Code::InsufficientScope),
             _ => Some(Code::InvalidToken),
@@ -202,6 +229,10 @@ impl Fault {
             Self::InsufficientScope(description) => description,
             Self::KeysUnavailable { .. } => "signing keys are not available yet; retry shortly",
             Self::MissingLayer => "internal server error",
+            Self::CrossSiteRequest => {
+                "a cookie-authenticated write needs an Origin header from an allowed origin (CSRF protection)"
+            }
+            Self::RefreshUnavailable { .. } => "the session could not be refreshed right now; retry shortly",
         }
     }
 
@@ -237,6 +268,8 @@ impl Fault {
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::MissingLayer => "missing_layer",
+            Self::CrossSiteRequest => "cross_site",
+            Self::RefreshUnavailable { .. } => "refresh_unavailable",
         }
     }
 }
@@ -343,7 +376,8 @@ impl AuthError {
     pub fn default_body(&self) -> ErrorBody {
         let code = self.code().unwrap_or(match self.fault {
             Fault::MissingLayer => "internal_error",
-            Fault::KeysUnavailable { .. } => "temporarily_unavailable",
+            Fault::KeysUnavailable { .. } | Fault::RefreshUnavailable { .. } => "temporarily_unavailable",
+            Fault::CrossSiteRequest => "cross_site_request",
             _ => "unauthorized",
         });
         ErrorBody::new(code, self.description())
@@ -364,7 +398,7 @@ impl AuthError {
             None => self.default_body().into_response(),
         };
         *response.status_mut() = self.status();
-        if let Fault::KeysUnavailable { retry_after_secs } = self.fault {
+        if let Some(retry_after_secs) = self.fault.retry_after() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -42,6 +42,8 @@ enum Mode {
 pub struct AuthLayer {
     verifier: SupabaseAuth,
     mode: Mode,
+    #[cfg(feature = "cookies")]
+    cookies: Option<crate::session::SessionCookies>,
 }
 
 impl AuthLayer {
@@ -50,6 +52,8 @@ impl AuthLayer {
         Self {
             verifier,
             mode: Mode::Required,
+            #[cfg(feature = "cookies")]
+            cookies: None,
         }
     }
 
@@ -59,7 +63,16 @@ impl AuthLayer {
         Self {
             verifier,
             mode: Mode::Optional,
+            #[cfg(feature = "cookies")]
+            cookies: None,
         }
+    }
+
+    /// Also accepts `@supabase/ssr` session cookies (made by `SessionCookies::layer`).
+    #[cfg(feature = "cookies")]
+    pub(crate) fn with_cookies(mut self, cookies: crate::session::SessionCookies) -> Self {
+        self.cookies = Some(cookies);
+        self
     }
 }
 
@@ -71,6 +84,8 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             verifier: self.verifier.clone(),
             mode: self.mode,
+            #[cfg(feature = "cookies")]
+            cookies: self.cookies.clone(),
         }
     }
 }
@@ -81,6 +96,8 @@ pub struct AuthService<S> {
     inner: S,
     verifier: SupabaseAuth,
     mode: Mode,
+    #[cfg(feature = "cookies")]
+    cookies: Option<crate::session::SessionCookies>,
 }
 
 /// What the synchronous part of a call found.
@@ -91,6 +108,9 @@ enum Found {
     Refuse(AuthError),
     /// A token the cache does not know: verify it in full.
     Verify(String),
+    /// A session cookie that needs a full verification or a refresh.
+    #[cfg(feature = "cookies")]
+    Cookie(crate::session::CookieRequest),
 }
 
 impl<S> Service<Request> for AuthService<S>
@@ -121,6 +141,8 @@ where
                     Err(_) => Found::Refuse(Fault::NotVisibleAscii.into()),
                 },
             },
+            #[cfg(feature = "cookies")]
+            Ok(None) if self.cookies.is_some() => self.cookie_session(&request),
             Ok(None) if self.mode == Mode::Optional => Found::Pass(None),
             Ok(None) if token_in_query(&request) => Found::Refuse(Fault::TokenInQuery.into()),
             Ok(None) => Found::Refuse(Fault::Missing.into()),
@@ -139,6 +161,62 @@ where
                         Err(error) => Ok(refuse(&verifier, error)),
                     }
                 }))
+            }
+            #[cfg(feature = "cookies")]
+            Found::Cookie(found) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let verifier = self.verifier.clone();
+                let Some(cookies) = self.cookies.clone() else {
+                    return AuthFuture::ready(refuse(&verifier, Fault::MissingLayer.into()));
+                };
+                AuthFuture::verify(Box::pin(async move {
+                    use crate::session::{Authenticated, finish};
+                    match cookies.authenticate(found).await {
+                        Authenticated::Pass {
+                            user,
+                            access,
+                            cookies,
+                        } => {
+                            let mut request = request;
+                            if let Some(access) = access {
+                                request.extensions_mut().insert(access);
+                            }
+                            let mut response = pass(&mut inner, &verifier, request, Some(user)).await?;
+                            finish(&mut response, cookies);
+                            Ok(response)
+                        }
+                        Authenticated::Refuse { error, cookies } => {
+                            let mut response = refuse(&verifier, error);
+                            finish(&mut response, cookies);
+                            Ok(response)
+                        }
+                    }
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(feature = "cookies")]
+impl<S> AuthService<S> {
+    /// No `Authorization` header: the session cookie decides. A fresh token the
+    /// cache holds passes at once; anything else is verified (and maybe refreshed).
+    fn cookie_session(&self, request: &Request) -> Found {
+        use crate::session::{Inspected, SessionCookies};
+        let Some(cookies) = &self.cookies else {
+            return Found::Refuse(Fault::MissingLayer.into());
+        };
+        match cookies.inspect(request) {
+            Inspected::Absent if self.mode == Mode::Optional => Found::Pass(None),
+            Inspected::Absent => Found::Refuse(Fault::Missing.into()),
+            Inspected::CrossSite => Found::Refuse(Fault::CrossSiteRequest.into()),
+            Inspected::Found(found) => {
+                let now = unix_now();
+                match self.verifier.check_cached(found.access_token(), now) {
+                    Ok(Some(user)) if SessionCookies::is_fresh(&user, now) => Found::Pass(Some(user)),
+                    _ => Found::Cookie(found),
+                }
             }
         }
     }

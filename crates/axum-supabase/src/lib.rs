@@ -108,6 +108,9 @@
 //!   application installs the recorder.
 //! - `postgres`: the `db` module, queries under Row Level Security in the caller's
 //!   role, as PostgREST runs them; and sign-out that takes effect at once.
+//! - `cookies`: the `session` module, `@supabase/ssr` session cookies for
+//!   server-rendered apps: read, refreshed through GoTrue once per refresh
+//!   token, written back; a CSRF rule for cookie-authenticated writes.
 //! - `testing`: `testing::Token` mints Supabase-shaped tokens, and
 //!   `AuthUser::for_tests` makes a user for handler unit tests.
 //!
@@ -133,6 +136,8 @@ mod json;
 mod jwks;
 mod layer;
 mod metrics;
+#[cfg(feature = "cookies")]
+pub mod session;
 #[cfg(feature = "testing")]
 mod token;
 mod user;
@@ -169,6 +174,8 @@ pub mod __private {
     pub use crate::db::unscoped_text_for_bench;
     #[cfg(feature = "jwks")]
     pub use crate::jwks::jwks_kids;
+    #[cfg(feature = "cookies")]
+    pub use crate::session::parse_for_fuzz as session_cookie_parses;
 }
 
 /// Seconds since the Unix epoch, as JWT dates count them.

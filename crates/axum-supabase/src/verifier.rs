@@ -39,6 +39,7 @@ pub struct SupabaseAuth {
 }
 
 struct Inner {
+    project_url: String,
     hs256: Option<DecodingKey>,
     #[cfg(feature = "jwks")]
     jwks: Option<JwksCache>,
@@ -134,6 +135,7 @@ impl SupabaseAuth {
     pub(crate) fn from_resolved(r: Resolved) -> Result<Self, BuildError> {
         Ok(Self {
             inner: Arc::new(Inner {
+                project_url: r.project_url,
                 hs256: r.hs256_secret.as_deref().map(DecodingKey::from_secret),
                 #[cfg(feature = "jwks")]
                 jwks: r.jwks.map(JwksCache::new).transpose()?,
@@ -206,6 +208,11 @@ impl SupabaseAuth {
     #[cfg(feature = "jwks")]
     pub fn jwks(&self) -> Option<&JwksCache> {
         self.inner.jwks.as_ref()
+    }
+
+    /// The project URL, without a trailing slash (`https://<ref>.supabase.co`).
+    pub fn project_url(&self) -> &str {
+        &self.inner.project_url
     }
 
     /// The accepted issuers.

@@ -1,0 +1,375 @@
+//! Sessions in `@supabase/ssr` cookies, for server-rendered apps (feature `cookies`).
+//!
+//! Next.js, SvelteKit, Remix and Astro apps keep the Supabase session in
+//! cookies and send no `Authorization` header. [`SessionCookies::layer`] is
+//! [`SupabaseAuth::layer`] that also reads those cookies:
+//!
+//! - **Precedence.** An `Authorization` header decides alone; the cookie is
+//!   read only when there is none.
+//! - **CSRF.** A cookie rides along on cross-site requests, a bearer header
+//!   does not. A cookie-authenticated `POST`, `PUT`, `PATCH` or `DELETE` must
+//!   carry an `Origin` among the allowed origins or the server's own, or
+//!   `Sec-Fetch-Site: same-origin`; otherwise it is 403 `cross_site_request`.
+//! - **Refresh.** When the access token has expired, or expires within 90 s
+//!   (auth-js's margin), the refresh token is exchanged at GoTrue, once per
+//!   refresh token however many requests carry it. The request is served as
+//!   the refreshed user and the new cookies are written on the response, with
+//!   `Cache-Control: private, no-store` so no cache shares them.
+//! - **Failures.** GoTrue saying the session is over: the cookies are cleared,
+//!   401. GoTrue down, slow or failing: 503 with `Retry-After`, cookies kept.
+//!
+//! ```
+//! use axum::{Router, routing::{get, post}};
+//! use axum_supabase::{AuthUser, SupabaseAuth};
+//! use axum_supabase::session::SessionCookies;
+//!
+//! fn routes(auth: &SupabaseAuth) -> Result<Router, Box<dyn std::error::Error>> {
+//!     let sessions = SessionCookies::builder()
+//!         .api_key("sb_publishable_example")
+//!         .allowed_origins(["https://app.example.com"])
+//!         .build(auth)?;
+//!     Ok(Router::new()
+//!         .route("/api/me", get(|user: AuthUser| async move { user.sub().to_string() }))
+//!         .route("/api/auth/signout", sessions.sign_out_route())
+//!         .route_layer(sessions.layer()))
+//! }
+//! ```
+
+mod codec;
+mod config;
+mod refresh;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+
+pub use config::{
+    DEFAULT_MAX_REFRESHES, DEFAULT_REFRESH_TIMEOUT, SessionBuildError, SessionCookiesBuilder, SessionSetting,
+};
+
+use crate::bearer::bearer_token;
+use crate::user::AuthContext;
+use crate::{AuthError, AuthLayer, AuthUser, Fault, SupabaseAuth, unix_now};
+use codec::{Jar, WriteOptions};
+use refresh::{KEEP_UNAVAILABLE, Outcome, Refresher};
+
+/// auth-js's `EXPIRY_MARGIN_MS`: a token this close to `exp` is refreshed.
+pub const REFRESH_MARGIN_SECS: i64 = 90;
+
+/// What `@supabase/ssr` sends with every response that sets session cookies.
+const NO_STORE: &str = "private, no-cache, no-store, must-revalidate, max-age=0";
+
+/// Cookie sessions for one project: the codec's settings, the CSRF rule and
+/// the refresh single-flight. Cheap to clone. Made by [`SessionCookies::builder`].
+#[derive(Debug, Clone)]
+pub struct SessionCookies {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    auth: SupabaseAuth,
+    name: String,
+    http_only: bool,
+    secure: bool,
+    allowed_origins: Vec<String>,
+    refresher: Arc<Refresher>,
+}
+
+/// What the layer found in the cookies of a request without `Authorization`.
+pub(crate) enum Inspected {
+    /// No session cookie that decodes: as if no credentials were sent.
+    Absent,
+    /// A session cookie on a write from another site.
+    CrossSite,
+    /// A session to authenticate.
+    Found(CookieRequest),
+}
+
+/// A decoded session, with what its response needs.
+pub(crate) struct CookieRequest {
+    jar: Jar,
+    secure: bool,
+}
+
+impl CookieRequest {
+    /// The access token in the cookie.
+    pub(crate) fn access_token(&self) -> &[u8] {
+        self.jar
+            .session
+            .as_ref()
+            .map_or(b"", |s| s.access_token.as_bytes())
+    }
+}
+
+/// The outcome of a cookie authentication.
+pub(crate) enum Authenticated {
+    /// Serve as `user`, then write `cookies` (a refreshed session) on the response.
+    Pass {
+        user: AuthUser,
+        access: Option<SessionAccess>,
+        cookies: Vec<HeaderValue>,
+    },
+    /// Refuse, writing `cookies` (a cleared session).
+    Refuse {
+        error: AuthError,
+        cookies: Vec<HeaderValue>,
+    },
+}
+
+/// The access token of a session the layer refreshed, for the sign-out handler.
+#[derive(Clone)]
+pub(crate) struct SessionAccess(Arc<str>);
+
+impl SessionCookies {
+    /// A builder with the defaults; see [`SessionCookiesBuilder`].
+    pub fn builder() -> SessionCookiesBuilder {
+        SessionCookiesBuilder::default()
+    }
+
+    /// The cookie's name (chunks add `.0`, `.1`, …).
+    pub fn cookie_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The verifier the sessions' tokens are checked with.
+    pub fn auth(&self) -> &SupabaseAuth {
+        &self.inner.auth
+    }
+
+    /// [`SupabaseAuth::layer`] that also accepts a session cookie.
+    pub fn layer(&self) -> AuthLayer {
+        AuthLayer::required(self.inner.auth.clone()).with_cookies(self.clone())
+    }
+
+    /// [`SupabaseAuth::optional_layer`] that also accepts a session cookie.
+    pub fn optional_layer(&self) -> AuthLayer {
+        AuthLayer::optional(self.inner.auth.clone()).with_cookies(self.clone())
+    }
+
+    /// `POST` handler that signs out: GoTrue's `POST /auth/v1/logout` with the
+    /// caller's access token (`?scope=global` or `others` widen it; `local` is
+    /// the default), then 204 with the session cookies cleared. 503 with
+    /// `Retry-After` if GoTrue cannot be reached, the cookies kept. Mount it
+    /// under [`layer`](Self::layer), which authenticates and applies the CSRF rule.
+    pub fn sign_out_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+        let sessions = self.clone();
+        axum::routing::post(move |request: Request| {
+            let sessions = sessions.clone();
+            async move { sessions.sign_out(request).await }
+        })
+    }
+
+    async fn sign_out(&self, request: Request) -> Response {
+        let auth = &self.inner.auth;
+        let Some(context) = request.extensions().get::<AuthContext>() else {
+            return auth.reject(Fault::MissingLayer.into());
+        };
+        if context.user.is_none() {
+            return auth.reject(Fault::Missing.into());
+        }
+        let scope = match request.uri().query().unwrap_or("") {
+            "" | "scope=local" => "local",
+            "scope=global" => "global",
+            "scope=others" => "others",
+            _ => {
+                let body = crate::ErrorBody::new("invalid_request", "scope must be local, global or others");
+                return (StatusCode::BAD_REQUEST, body).into_response();
+            }
+        };
+        let jar = codec::read(request.headers(), &self.inner.name);
+        // The token the layer authenticated with: a refreshed one, the header's, or the cookie's.
+        let token: Option<String> = match request.extensions().get::<SessionAccess>() {
+            Some(SessionAccess(token)) => Some(token.to_string()),
+            None => match bearer_token(request.headers(), auth.max_token_len()) {
+                Ok(Some(token)) => Some(token.to_owned()),
+                _ => jar.session.as_ref().map(|s| s.access_token.clone()),
+            },
+        };
+        let Some(token) = token else {
+            return auth.reject(Fault::Missing.into());
+        };
+        if self.inner.refresher.logout(&token, scope).await.is_err() {
+            return refresh_unavailable(auth);
+        }
+        let options = self.options(is_https(&request));
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        finish(&mut response, codec::clear(&self.inner.name, &jar.names, options));
+        response
+    }
+
+    /// The session cookie of a request without `Authorization`, and the CSRF rule.
+    pub(crate) fn inspect(&self, request: &Request) -> Inspected {
+        let jar = codec::read(request.headers(), &self.inner.name);
+        if jar.session.is_none() {
+            return Inspected::Absent;
+        }
+        if !self.may_write(request) {
+            return Inspected::CrossSite;
+        }
+        Inspected::Found(CookieRequest {
+            jar,
+            secure: is_https(request),
+        })
+    }
+
+    /// Whether a verified token needs no refresh yet.
+    pub(crate) fn is_fresh(user: &AuthUser, now: i64) -> bool {
+        user.claims().exp - now > REFRESH_MARGIN_SECS
+    }
+
+    /// Verifies the cookie's session, refreshing it when it is (nearly) expired.
+    pub(crate) async fn authenticate(&self, request: CookieRequest) -> Authenticated {
+        let auth = &self.inner.auth;
+        let options = self.options(request.secure);
+        let Some(session) = request.jar.session else {
+            return refuse(Fault::Missing.into(), Vec::new());
+        };
+        // `Some(user)`: valid but near expiry, still usable if GoTrue is down.
+        let still_valid = match auth.verify(&session.access_token).await {
+            Ok(user) if Self::is_fresh(&user, unix_now()) => {
+                return Authenticated::Pass {
+                    user,
+                    access: None,
+                    cookies: Vec::new(),
+                };
+            }
+            Ok(user) => Some(user),
+            Err(error) if error.fault() == Fault::Expired => None,
+            Err(error) => return refuse(error, Vec::new()),
+        };
+        let Some(refresh_token) = session.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
+            return match still_valid {
+                Some(user) => pass(user),
+                None => refuse(Fault::Expired.into(), Vec::new()),
+            };
+        };
+        match self.inner.refresher.refresh(refresh_token).await {
+            Outcome::Refreshed(new) => match auth.verify(&new.access_token).await {
+                Ok(user) => Authenticated::Pass {
+                    user,
+                    access: Some(SessionAccess(Arc::from(new.access_token.as_str()))),
+                    cookies: codec::write(&self.inner.name, &new.json, &request.jar.names, options),
+                },
+                Err(error) => {
+                    tracing::warn!(
+                        reason = error.description(),
+                        "GoTrue issued a token this verifier refuses"
+                    );
+                    refuse(error, Vec::new())
+                }
+            },
+            Outcome::Ended => refuse(
+                Fault::SessionEnded.into(),
+                codec::clear(&self.inner.name, &request.jar.names, options),
+            ),
+            Outcome::Unavailable => match still_valid {
+                Some(user) => pass(user),
+                None => refuse(unavailable_fault(), Vec::new()),
+            },
+        }
+    }
+
+    fn options(&self, https: bool) -> WriteOptions {
+        WriteOptions {
+            http_only: self.inner.http_only,
+            secure: self.inner.secure || https,
+        }
+    }
+
+    /// The CSRF rule: safe methods always; writes only from an allowed or our own origin.
+    fn may_write(&self, request: &Request) -> bool {
+        let headers = request.headers();
+        if matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        ) {
+            return true;
+        }
+        if headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"same-origin")
+        {
+            return true;
+        }
+        let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+            return false;
+        };
+        if self
+            .inner
+            .allowed_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        own_origin(request).is_some_and(|own| own.eq_ignore_ascii_case(origin))
+    }
+}
+
+fn pass(user: AuthUser) -> Authenticated {
+    Authenticated::Pass {
+        user,
+        access: None,
+        cookies: Vec::new(),
+    }
+}
+
+fn refuse(error: AuthError, cookies: Vec<HeaderValue>) -> Authenticated {
+    Authenticated::Refuse { error, cookies }
+}
+
+fn unavailable_fault() -> AuthError {
+    Fault::RefreshUnavailable {
+        retry_after_secs: KEEP_UNAVAILABLE.as_secs(),
+    }
+    .into()
+}
+
+fn refresh_unavailable(auth: &SupabaseAuth) -> Response {
+    auth.reject(unavailable_fault())
+}
+
+/// Writes `cookies` on `response`, and the headers that keep caches from sharing it.
+pub(crate) fn finish(response: &mut Response, cookies: Vec<HeaderValue>) {
+    if cookies.is_empty() {
+        return;
+    }
+    let headers = response.headers_mut();
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Whether the request reached us over https: its URI, or the proxy's `X-Forwarded-Proto`.
+fn is_https(request: &Request) -> bool {
+    request.uri().scheme_str() == Some("https") || forwarded_proto(request.headers()) == Some("https")
+}
+
+fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("x-forwarded-proto")?.to_str().ok()?;
+    value.split(',').next().map(str::trim)
+}
+
+/// `http(s)://<Host>` as the browser would write it in `Origin`.
+fn own_origin(request: &Request) -> Option<String> {
+    let host = match request.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok()?,
+        None => request.uri().authority()?.as_str(),
+    };
+    let scheme = if is_https(request) { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The cookie-session parser, for this repository's fuzz target: never panics,
+/// and says whether a session decoded.
+#[doc(hidden)]
+pub fn parse_for_fuzz(headers: &HeaderMap, name: &str) -> bool {
+    codec::read(headers, name).session.is_some()
+}

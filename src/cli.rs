@@ -214,6 +214,7 @@ async fn run_server(config: Config) -> ExitCode {
         jwks_url = state.verifier.jwks().map(|j| j.url()),
         metrics = ?config.metrics,
         database = ?state.db,
+        session_cookie = state.sessions.as_ref().map(|s| s.cookie_name()),
         "starting"
     );
     if config.auth.uses_dev_secret() {

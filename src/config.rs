@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Uri};
 use axum_supabase::db::DatabaseBuilder;
+use axum_supabase::session::SessionCookiesBuilder;
 use axum_supabase::{BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, SupabaseAuth, SupabaseAuthBuilder};
 
 use crate::server::ServeOptions;
@@ -46,6 +47,8 @@ pub struct Config {
     pub dev_mode: bool,
     /// The database for the RLS-scoped routes (`DATABASE_URL`); `None`: those routes answer 503.
     pub database: Option<DatabaseBuilder>,
+    /// `@supabase/ssr` cookie sessions (`SESSION_COOKIES=on`); `None`: bearer tokens only.
+    pub sessions: Option<SessionCookiesBuilder>,
 }
 
 /// Where `/metrics` is served (`METRICS_BIND_ADDR`).
@@ -200,10 +203,17 @@ impl Config {
         };
         let database =
             DatabaseBuilder::from_lookup(get).map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
+        let mut sessions = SessionCookiesBuilder::from_lookup(get)
+            .map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
+        if let Some(sessions) = &mut sessions {
+            // The CSRF rule trusts the origins CORS lets in.
+            sessions.allowed_origins(cors_allowed_origins.iter().filter_map(|o| o.to_str().ok()));
+        }
         Ok(Self {
             bind_addr,
             auth,
             database,
+            sessions,
             cors_allowed_origins,
             log_filter,
             log_format,
@@ -234,6 +244,7 @@ impl Config {
             metrics: MetricsEndpoint::Main,
             dev_mode: false,
             database: None,
+            sessions: None,
         }
     }
 }

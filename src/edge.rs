@@ -8,7 +8,8 @@
 //! it was, in the same order:
 //!
 //! [`Front`], outermost (also sees CORS preflights):
-//! 1. marks `Authorization`, `Proxy-Authorization`, `Cookie` and `apikey` sensitive;
+//! 1. marks `Authorization`, `Proxy-Authorization`, `Cookie` and `apikey` sensitive
+//!    (and, on the way out, every `Set-Cookie`);
 //! 2. keeps a short, plain client `x-request-id`, or replaces it with a fresh one
 //!    (a token pasted there must never be logged), and echoes it on the response;
 //! 3. runs the request inside the span of [`telemetry::make_span`] and logs the
@@ -98,6 +99,15 @@ fn mark_sensitive(headers: &mut HeaderMap) {
             || name == header::COOKIE
             || name.as_str() == "apikey"
         {
+            value.set_sensitive(true);
+        }
+    }
+}
+
+/// Marks every `Set-Cookie` sensitive (ours are already; a handler's may not be).
+fn mark_set_cookie(headers: &mut HeaderMap) {
+    if let header::Entry::Occupied(mut entry) = headers.entry(header::SET_COOKIE) {
+        for value in entry.iter_mut() {
             value.set_sensitive(true);
         }
     }
@@ -201,6 +211,8 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontFuture<F>
         if let Some(id) = this.id.take() {
             response.headers_mut().entry(REQUEST_ID).or_insert(id);
         }
+        // Session cookies are credentials too: no Debug of the response shows them.
+        mark_set_cookie(response.headers_mut());
         let span = this.inner.as_ref().get_ref().span();
         let _entered = span.enter();
         telemetry::on_response(&response, this.started.elapsed(), span);

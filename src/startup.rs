@@ -51,6 +51,8 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .expose_headers([REQUEST_ID])
             .max_age(Duration::from_secs(600))
+            // Cookie sessions: fetch(…, { credentials: 'include' }) from an allowed origin.
+            .allow_credentials(config.sessions.is_some())
     });
     let middleware = ServiceBuilder::new()
         .layer(FrontLayer::new())

@@ -1,7 +1,8 @@
 //! Shared application state.
 
 use axum_supabase::db::{Database, DbBuildError};
-use axum_supabase::{BuildError, SupabaseAuth};
+use axum_supabase::session::{SessionBuildError, SessionCookies};
+use axum_supabase::{AuthLayer, BuildError, SupabaseAuth};
 
 use crate::config::Config;
 
@@ -12,6 +13,8 @@ pub struct AppState {
     pub verifier: SupabaseAuth,
     /// The pool for the RLS-scoped routes, when `DATABASE_URL` is set.
     pub db: Option<Database>,
+    /// Cookie sessions, when `SESSION_COOKIES=on`.
+    pub sessions: Option<SessionCookies>,
 }
 
 /// Why the application could not be built.
@@ -23,15 +26,38 @@ pub enum StartupError {
     /// The database pool could not be built.
     #[error("cannot build the database pool: {0}")]
     Database(#[from] DbBuildError),
+    /// The cookie sessions could not be built.
+    #[error("cannot set up cookie sessions: {0}")]
+    Sessions(#[from] SessionBuildError),
 }
 
 impl AppState {
     /// Builds the state (and the keys) from validated configuration. Starts
     /// nothing and connects to nothing.
     pub fn new(config: &Config) -> Result<Self, StartupError> {
+        let verifier = config.auth.build()?;
+        let sessions = config.sessions.as_ref().map(|b| b.build(&verifier)).transpose()?;
         Ok(Self {
-            verifier: config.auth.build()?,
+            verifier,
             db: config.database.as_ref().map(|b| b.build()).transpose()?,
+            sessions,
         })
+    }
+
+    /// The layer for routes that need a caller: bearer tokens, and session
+    /// cookies when they are on.
+    pub fn layer(&self) -> AuthLayer {
+        match &self.sessions {
+            Some(sessions) => sessions.layer(),
+            None => self.verifier.layer(),
+        }
+    }
+
+    /// The layer for routes where signing in is optional.
+    pub fn optional_layer(&self) -> AuthLayer {
+        match &self.sessions {
+            Some(sessions) => sessions.optional_layer(),
+            None => self.verifier.optional_layer(),
+        }
     }
 }

@@ -22,25 +22,34 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/api/moderation", get(me::moderation))
         .route("/api/account", get(me::account))
         .route("/api/sensitive", get(me::sensitive))
-        .route_layer(state.verifier.layer());
+        .route_layer(state.layer());
     let optional = Router::new()
         .route("/api/greeting", get(me::greeting))
-        .route_layer(state.verifier.optional_layer());
+        .route_layer(state.optional_layer());
     // Reads are optional-login (anonymous runs as `anon`); writes need a token.
     let todo_reads = Router::new()
         .route("/api/todos", get(todos::list))
         .route("/api/todos/{id}", get(todos::get))
-        .route_layer(state.verifier.optional_layer());
+        .route_layer(state.optional_layer());
     let todo_writes = Router::new()
         .route("/api/todos", axum::routing::post(todos::create))
         .route(
             "/api/todos/{id}",
             axum::routing::patch(todos::update).delete(todos::delete),
         )
-        .route_layer(state.verifier.layer());
+        .route_layer(state.layer());
     let mut todo_routes = todo_reads.merge(todo_writes);
     if let Some(db) = &state.db {
         todo_routes = todo_routes.layer(db.layer());
+    }
+    let mut protected = protected;
+    if let Some(sessions) = &state.sessions {
+        // Cookie mode: sign-out clears the session cookies (and the CSRF rule applies).
+        protected = protected.merge(
+            Router::new()
+                .route("/api/auth/signout", sessions.sign_out_route())
+                .route_layer(state.layer()),
+        );
     }
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))

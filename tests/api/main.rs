@@ -9,12 +9,16 @@ mod binary;
 mod cache;
 mod config;
 mod conformance;
+mod cookie_support;
+mod cookies;
 mod cors;
 mod fuzz_corpus;
+#[path = "../../examples/support/gotrue_double.rs"]
+mod gotrue_double;
 mod health;
 mod jwks;
 mod limits;
-mod logging;
+pub(crate) mod logging;
 mod me;
 mod middleware;
 mod ops;

@@ -1,0 +1,138 @@
+//! Cookie-session scaffolding: the app in cookie mode against the GoTrue test
+//! double, cookies built as `@supabase/ssr` writes them, and `Set-Cookie` read back.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, header};
+use axum_supabase::session::SessionCookies;
+use axum_supabase_auth::config::Config;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+pub(crate) use crate::gotrue_double::GoTrue;
+use crate::helpers::{TestApp, TestResponse, random_secret};
+
+pub const API_KEY: &str = "sb_publishable_test-double-key";
+pub const ALLOWED: &str = "http://app.test";
+/// `sb-<first label of 127.0.0.1>-auth-token`.
+pub const NAME: &str = "sb-127-auth-token";
+
+pub struct CookieApp {
+    pub app: TestApp,
+    pub gotrue: Arc<GoTrue>,
+    pub url: String,
+}
+
+/// The app with `SESSION_COOKIES=on` semantics, its project URL the double's.
+pub async fn cookie_app() -> CookieApp {
+    cookie_app_with(|_| {}).await
+}
+
+pub async fn cookie_app_with(
+    change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
+) -> CookieApp {
+    let secret = random_secret();
+    let gotrue = GoTrue::new(secret.as_bytes(), API_KEY);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = gotrue.serve(listener).await.unwrap();
+    let app = app_for(&url, &secret, change);
+    CookieApp { app, gotrue, url }
+}
+
+/// The app for a project at `url` (which may be a double, or nothing at all).
+pub fn app_for(
+    url: &str,
+    secret: &str,
+    change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
+) -> TestApp {
+    let mut config = Config::for_tests(secret);
+    config.auth.project_url(url);
+    config.cors_allowed_origins = vec![ALLOWED.parse().unwrap()];
+    let mut sessions = SessionCookies::builder();
+    sessions.api_key(API_KEY).allowed_origins([ALLOWED]);
+    change(&mut sessions);
+    config.sessions = Some(sessions);
+    TestApp::from_config(config, secret.to_owned())
+}
+
+/// The `Cookie` header `@supabase/ssr` sends for `session`: one cookie, or
+/// chunks of 3180 characters.
+pub fn cookie_header(session: &Value) -> String {
+    let value = format!("base64-{}", URL_SAFE_NO_PAD.encode(session.to_string()));
+    if value.len() <= 3180 {
+        return format!("{NAME}={value}");
+    }
+    let chunks: Vec<String> = value
+        .as_bytes()
+        .chunks(3180)
+        .enumerate()
+        .map(|(i, c)| format!("{NAME}.{i}={}", std::str::from_utf8(c).unwrap()))
+        .collect();
+    chunks.join("; ")
+}
+
+pub fn request(method: Method, path: &str, cookie: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "api.test");
+    if !cookie.is_empty() {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+impl CookieApp {
+    /// A new signed-in session at the double.
+    pub fn sign_in(&self, email: &str) -> Value {
+        self.gotrue.sign_in(email, serde_json::json!({}))
+    }
+
+    pub async fn get(&self, path: &str, cookie: &str) -> TestResponse {
+        self.app.request(request(Method::GET, path, cookie, &[])).await
+    }
+
+    pub async fn post(&self, path: &str, cookie: &str, headers: &[(&str, &str)]) -> TestResponse {
+        self.app
+            .request(request(Method::POST, path, cookie, headers))
+            .await
+    }
+}
+
+/// Every `Set-Cookie` line.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The session the `Set-Cookie` lines store, joined and decoded as a browser
+/// would after applying them (deletions drop cookies).
+pub fn session_from(set_cookies: &[String]) -> Option<Value> {
+    let mut whole = None;
+    let mut chunks: Vec<(usize, String)> = Vec::new();
+    for line in set_cookies {
+        let pair = line.split(';').next().unwrap();
+        let (name, value) = pair.split_once('=').unwrap();
+        if value.is_empty() {
+            continue;
+        }
+        if name == NAME {
+            whole = Some(value.to_owned());
+        } else if let Some(i) = name.strip_prefix(&format!("{NAME}.")) {
+            chunks.push((i.parse().unwrap(), value.to_owned()));
+        }
+    }
+    chunks.sort();
+    let value =
+        whole.or_else(|| (!chunks.is_empty()).then(|| chunks.into_iter().map(|(_, v)| v).collect()))?;
+    let json = URL_SAFE_NO_PAD.decode(value.strip_prefix("base64-")?).ok()?;
+    serde_json::from_slice(&json).ok()
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: makes sure the database tests have what they start
-# (Postgres server binaries and PgBouncer), then runs `cargo test --locked`.
+# (Postgres server binaries and PgBouncer) and the cookie tests their Node
+# fixture (the real @supabase/ssr), then runs `cargo test --locked`.
 # With TEST_DATABASE_URL set, the tests use that server instead of their own
 # throwaway cluster; PgBouncer is still needed for the pooler tests.
 set -euo pipefail
@@ -19,5 +20,7 @@ if ((${#need[@]})); then
     exit 1
   fi
 fi
+
+bash scripts/node-fixture.sh
 
 exec cargo test --locked "$@"

@@ -82,6 +82,14 @@ pub enum ConfigError {
         "SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with"
     )]
     NoKeys,
+    /// A variable another setting needs is unset; `reason` says which and why.
+    #[error("{var} {reason}")]
+    Needed {
+        /// The variable's name.
+        var: &'static str,
+        /// Starts with "is not set".
+        reason: &'static str,
+    },
     /// A variable is set to something unusable.
     #[error("{var} is invalid: {reason}")]
     Invalid {
@@ -203,11 +211,23 @@ impl Config {
         };
         let database =
             DatabaseBuilder::from_lookup(get).map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
-        let mut sessions = SessionCookiesBuilder::from_lookup(get)
-            .map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
+        let mut sessions = SessionCookiesBuilder::from_lookup(get).map_err(|e| {
+            let var = e.setting().env_var();
+            if e.is_missing() {
+                ConfigError::Needed {
+                    var,
+                    reason: e.reason(),
+                }
+            } else {
+                invalid(var, e.reason())
+            }
+        })?;
         if let Some(sessions) = &mut sessions {
             // The CSRF rule trusts the origins CORS lets in.
             sessions.allowed_origins(cors_allowed_origins.iter().filter_map(|o| o.to_str().ok()));
+            sessions
+                .check()
+                .map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
         }
         Ok(Self {
             bind_addr,

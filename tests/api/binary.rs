@@ -236,3 +236,45 @@ async fn migrate_refuses_a_plain_postgres_and_names_the_bootstrap() {
         .get(0);
     assert_eq!(email, None, "the refused bootstrap changed the database");
 }
+
+#[test]
+fn bad_cookie_session_settings_exit_2_naming_the_variable_and_never_the_key() {
+    let secret = "x".repeat(40);
+    let base = [
+        ("SUPABASE_URL", "https://abc.supabase.co"),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+        ("SESSION_COOKIES", "on"),
+    ];
+    let output = run(&["serve"], &base);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: SUPABASE_PUBLISHABLE_KEY is not set; SESSION_COOKIES=on needs the project's publishable key \
+         (or the legacy SUPABASE_ANON_KEY) to refresh sessions\n"
+    );
+    let key = ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_hunter2-key");
+    for (var, value, reason) in [
+        ("SESSION_COOKIES", "yes", "must be on or off"),
+        ("AUTH_COOKIE_NAME", "bad name;", "must be a cookie name"),
+        ("COOKIE_SECURE", "sometimes", "must be true or false"),
+        (
+            "SESSION_REFRESH_TIMEOUT_MS",
+            "5",
+            "must be a whole number of milliseconds from 100 to 60000",
+        ),
+    ] {
+        let mut vars = base.to_vec();
+        vars.push(key);
+        vars.retain(|(k, _)| *k != var);
+        vars.push((var, value));
+        let output = run(&["serve"], &vars);
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let err = stderr(&output);
+        assert!(
+            err.starts_with(&format!("error: {var} is invalid: {reason}")),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

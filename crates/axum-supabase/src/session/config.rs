@@ -73,6 +73,11 @@ impl SessionBuildError {
     pub fn reason(&self) -> &'static str {
         self.reason
     }
+
+    /// Whether the setting is missing rather than wrong.
+    pub fn is_missing(&self) -> bool {
+        self.reason.starts_with("is not set")
+    }
 }
 
 /// The default GoTrue call timeout.
@@ -213,7 +218,7 @@ impl SessionCookiesBuilder {
             None => {
                 return Err(SessionBuildError::new(
                     SessionSetting::ApiKey,
-                    "is not set (nor SUPABASE_ANON_KEY); session refresh needs the project's publishable key",
+                    "is not set; SESSION_COOKIES=on needs the project's publishable key (or the legacy SUPABASE_ANON_KEY) to refresh sessions",
                 ));
             }
         };
@@ -250,9 +255,14 @@ impl SessionCookiesBuilder {
         Ok(Some(b))
     }
 
-    /// Checks the settings and builds the sessions for `auth`'s project:
-    /// the cookie name, GoTrue's URL and the HTTP client. Connects to nothing.
-    pub fn build(&self, auth: &SupabaseAuth) -> Result<SessionCookies, SessionBuildError> {
+    /// Checks the settings that need no verifier (all but the derived
+    /// cookie name), so that configuration errors surface before startup.
+    pub fn check(&self) -> Result<(), SessionBuildError> {
+        self.checked().map(|_| ())
+    }
+
+    /// The API key as a (sensitive) header value, and the allowed origins, checked.
+    fn checked(&self) -> Result<(HeaderValue, Vec<String>), SessionBuildError> {
         let key = self
             .api_key
             .as_ref()
@@ -267,19 +277,8 @@ impl SessionCookiesBuilder {
                 "must be visible ASCII without spaces",
             ))?;
         api_key.set_sensitive(true);
-        let base = auth.project_url();
-        let name = match &self.cookie_name {
-            Some(name) => name.trim().to_owned(),
-            None => default_cookie_name(base).ok_or(SessionBuildError::new(
-                SessionSetting::ProjectUrl,
-                "has no host to name the cookie after",
-            ))?,
-        };
-        if !is_cookie_name(&name) {
-            return Err(SessionBuildError::new(
-                SessionSetting::CookieName,
-                "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 200",
-            ));
+        if let Some(name) = &self.cookie_name {
+            check_cookie_name(name.trim())?;
         }
         if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&self.refresh_timeout) {
             return Err(SessionBuildError::new(
@@ -307,6 +306,22 @@ impl SessionCookiesBuilder {
                 "must be exact origins like https://app.example.com",
             ));
         }
+        Ok((api_key, allowed_origins))
+    }
+
+    /// Checks the settings and builds the sessions for `auth`'s project:
+    /// the cookie name, GoTrue's URL and the HTTP client. Connects to nothing.
+    pub fn build(&self, auth: &SupabaseAuth) -> Result<SessionCookies, SessionBuildError> {
+        let (api_key, allowed_origins) = self.checked()?;
+        let base = auth.project_url();
+        let name = match &self.cookie_name {
+            Some(name) => name.trim().to_owned(),
+            None => default_cookie_name(base).ok_or(SessionBuildError::new(
+                SessionSetting::ProjectUrl,
+                "has no host to name the cookie after",
+            ))?,
+        };
+        check_cookie_name(&name)?;
         let refresher = Refresher::new(
             &format!("{base}/auth/v1"),
             api_key,
@@ -333,6 +348,17 @@ fn default_cookie_name(project_url: &str) -> Option<String> {
     let host = uri.host()?.trim_start_matches('[');
     let label = host.split('.').next().filter(|l| !l.is_empty())?;
     Some(format!("sb-{label}-auth-token"))
+}
+
+fn check_cookie_name(name: &str) -> Result<(), SessionBuildError> {
+    if is_cookie_name(name) {
+        Ok(())
+    } else {
+        Err(SessionBuildError::new(
+            SessionSetting::CookieName,
+            "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 200",
+        ))
+    }
 }
 
 /// An RFC 6265 cookie-name token.

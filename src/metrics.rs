@@ -1,5 +1,6 @@
 //! The Prometheus exporter: requests by route and status here; auth outcomes
-//! by reason and the latency of full verifications come from the library
+//! by reason, cookie-session refreshes (GoTrue calls) by outcome, and the
+//! latency of full verifications come from the library
 //! through the `metrics` facade; the JWKS cache's state is read at scrape time.
 //!
 //! Labels are only matched routes, status codes and fixed reason names: never a

@@ -617,3 +617,55 @@ async fn the_cookie_path_logs_no_cookie_token_or_api_key() {
         );
     }
 }
+
+/// GoTrue calls are counted by outcome, once per call; CSRF refusals are an auth outcome.
+#[test]
+fn refreshes_and_csrf_refusals_are_counted_without_identities() {
+    use crate::ops::with_own_recorder;
+    let mut seen = Vec::new();
+    let text = with_own_recorder(async {
+        let t = cookie_app().await;
+        t.gotrue.set(|k| k.sign_in_expires_in = -120);
+        let expired = t.sign_in("metrics@example.com");
+        for _ in 0..3 {
+            assert_eq!(
+                t.get("/api/me", &cookie_header(&expired)).await.status,
+                StatusCode::OK
+            );
+        }
+        let mut unknown = t.sign_in("metrics@example.com");
+        unknown["refresh_token"] = json!("unknown-token");
+        assert_eq!(
+            t.get("/api/me", &cookie_header(&unknown)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        t.gotrue.set(|k| k.fail_status = Some(503));
+        let down = t.sign_in("metrics@example.com");
+        assert_eq!(
+            t.get("/api/me", &cookie_header(&down)).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let fresh = t.gotrue.sign_in("metrics@example.com", json!({}));
+        let cross = t.post("/api/auth/signout", &cookie_header(&fresh), &[]).await;
+        assert_eq!(cross.status, StatusCode::FORBIDDEN);
+        seen.extend([expired, unknown, down, fresh]);
+    });
+    for (series, count) in [
+        (r#"auth_session_refreshes_total{outcome="refreshed"}"#, 1.0),
+        (r#"auth_session_refreshes_total{outcome="ended"}"#, 1.0),
+        (r#"auth_session_refreshes_total{outcome="unavailable"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="cross_site"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="session_ended"}"#, 1.0),
+        (r#"auth_outcomes_total{outcome="refresh_unavailable"}"#, 1.0),
+    ] {
+        assert_eq!(
+            crate::ops::sample(&text, series),
+            Some(count),
+            "{series} in:\n{text}"
+        );
+    }
+    assert!(!text.contains("metrics@example.com") && !text.contains("eyJ") && !text.contains("base64-"));
+    for session in &seen {
+        assert!(!text.contains(session["refresh_token"].as_str().unwrap()));
+    }
+}

@@ -22,7 +22,7 @@ mod limits;
 pub(crate) mod logging;
 mod me;
 mod middleware;
-mod ops;
+pub(crate) mod ops;
 mod props;
 mod rejections;
 mod roles;

@@ -17,7 +17,7 @@ use crate::helpers::{TestApp, TestResponse};
 /// are this test's alone, whatever other tests running in parallel record in
 /// the process-wide one. A current-thread runtime keeps every task of the
 /// requests on this thread, where the local recorder applies.
-fn with_own_recorder(requests: impl std::future::Future<Output = ()>) -> String {
+pub(crate) fn with_own_recorder(requests: impl std::future::Future<Output = ()>) -> String {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -29,7 +29,7 @@ fn with_own_recorder(requests: impl std::future::Future<Output = ()>) -> String 
 }
 
 /// The value of one sample line, `name{labels} value`, if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -146,10 +146,16 @@ impl Refresher {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let outcome = this.call(&key).await;
-            let keep = match outcome {
-                Outcome::Unavailable => KEEP_UNAVAILABLE,
-                _ => KEEP_DONE,
+            let (keep, label) = match outcome {
+                Outcome::Refreshed(_) => (KEEP_DONE, "refreshed"),
+                Outcome::Ended => (KEEP_DONE, "ended"),
+                Outcome::Unavailable => (KEEP_UNAVAILABLE, "unavailable"),
             };
+            // Once per GoTrue call, not per request: registering here costs nothing that matters.
+            #[cfg(feature = "metrics")]
+            metrics::counter!("auth_session_refreshes_total", "outcome" => label).increment(1);
+            #[cfg(not(feature = "metrics"))]
+            let _ = label;
             if let Some(flight) = this
                 .flights
                 .lock()

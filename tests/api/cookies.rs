@@ -25,8 +25,25 @@ async fn a_session_cookie_is_the_user_without_any_refresh() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     assert_eq!(response.json()["email"], "ada@example.com");
     assert!(set_cookies(&response.headers).is_empty());
-    assert_eq!(response.header("cache-control"), None);
+    // Shared caches may store answers to requests with cookies: this one is private.
+    assert_eq!(response.header("cache-control"), Some("private"));
+    assert_eq!(response.header("vary"), Some("Cookie"));
     assert_eq!(t.gotrue.refresh_calls(), 0);
+    // The same cached token again (the layer's fast path), and by Bearer: no cache policy is added.
+    assert_eq!(
+        t.get("/api/me", &cookie_header(&session))
+            .await
+            .header("cache-control"),
+        Some("private")
+    );
+    let bearer = t
+        .app
+        .get_bearer("/api/me", session["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (bearer.status, bearer.header("cache-control")),
+        (StatusCode::OK, None)
+    );
     // The optional-login route sees the same user.
     let greeting = t.get("/api/greeting", &cookie_header(&session)).await;
     assert_eq!(greeting.json()["message"], "hello, ada@example.com");

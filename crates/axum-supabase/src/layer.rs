@@ -111,6 +111,10 @@ enum Found {
     /// A session cookie that needs a full verification or a refresh.
     #[cfg(feature = "cookies")]
     Cookie(crate::session::CookieRequest),
+    /// A session cookie whose token the cache holds, fresh: pass, and keep
+    /// shared caches from storing the answer.
+    #[cfg(feature = "cookies")]
+    PassCookie(AuthUser),
 }
 
 impl<S> Service<Request> for AuthService<S>
@@ -149,6 +153,10 @@ where
         };
         match found {
             Found::Pass(user) => AuthFuture::inner(pass(&mut self.inner, &self.verifier, request, user)),
+            #[cfg(feature = "cookies")]
+            Found::PassCookie(user) => {
+                AuthFuture::cookie(pass(&mut self.inner, &self.verifier, request, Some(user)))
+            }
             Found::Refuse(error) => AuthFuture::ready(refuse(&self.verifier, error)),
             Found::Verify(token) => {
                 // The clone is not necessarily ready; keep the one that is (tower's usual dance).
@@ -183,6 +191,7 @@ where
                                 request.extensions_mut().insert(access);
                             }
                             let mut response = pass(&mut inner, &verifier, request, Some(user)).await?;
+                            crate::session::keep_private(&mut response);
                             finish(&mut response, cookies);
                             Ok(response)
                         }
@@ -214,7 +223,7 @@ impl<S> AuthService<S> {
             Inspected::Found(found) => {
                 let now = unix_now();
                 match self.verifier.check_cached(found.access_token(), now) {
-                    Ok(Some(user)) if SessionCookies::is_fresh(&user, now) => Found::Pass(Some(user)),
+                    Ok(Some(user)) if SessionCookies::is_fresh(&user, now) => Found::PassCookie(user),
                     _ => Found::Cookie(found),
                 }
             }
@@ -262,6 +271,8 @@ pin_project! {
     #[project = StateProj]
     enum State<F, E> {
         Inner { #[pin] future: F },
+        #[cfg(feature = "cookies")]
+        Cookie { #[pin] future: F },
         Ready { response: Option<Response> },
         Verify { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
     }
@@ -271,6 +282,13 @@ impl<F, E> AuthFuture<F, E> {
     fn inner(future: F) -> Self {
         Self {
             state: State::Inner { future },
+        }
+    }
+
+    #[cfg(feature = "cookies")]
+    fn cookie(future: F) -> Self {
+        Self {
+            state: State::Cookie { future },
         }
     }
 
@@ -293,6 +311,8 @@ impl<F, E> std::fmt::Debug for AuthFuture<F, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self.state {
             State::Inner { .. } => "AuthFuture::Inner",
+            #[cfg(feature = "cookies")]
+            State::Cookie { .. } => "AuthFuture::Cookie",
             State::Ready { .. } => "AuthFuture::Ready",
             State::Verify { .. } => "AuthFuture::Verify",
         })
@@ -305,6 +325,11 @@ impl<F: Future<Output = Result<Response, E>>, E> Future for AuthFuture<F, E> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Inner { future } => future.poll(cx),
+            #[cfg(feature = "cookies")]
+            StateProj::Cookie { future } => future.poll(cx).map_ok(|mut response| {
+                crate::session::keep_private(&mut response);
+                response
+            }),
             // Polled again after completion (a caller's bug): an empty answer, not a panic.
             StateProj::Ready { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),
             StateProj::Verify { future } => future.as_mut().poll(cx),

@@ -17,6 +17,9 @@
 //!   `Cache-Control: private, no-store` so no cache shares them.
 //! - **Failures.** GoTrue saying the session is over: the cookies are cleared,
 //!   401. GoTrue down, slow or failing: 503 with `Retry-After`, cookies kept.
+//! - **Caches.** A shared cache may store a response to a request that
+//!   carried cookies, so every cookie-authenticated answer gets
+//!   `Cache-Control: private` (unless the handler set a policy) and `Vary: Cookie`.
 //!
 //! ```
 //! use axum::{Router, routing::{get, post}};
@@ -331,6 +334,17 @@ fn unavailable_fault() -> AuthError {
 
 fn refresh_unavailable(auth: &SupabaseAuth) -> Response {
     auth.reject(unavailable_fault())
+}
+
+/// A shared cache may store a response to a request with cookies (unlike one
+/// with `Authorization`, RFC 9111 §3.5), so an answer authenticated by cookie
+/// is marked `private` unless the handler chose a policy, and varies on `Cookie`.
+pub(crate) fn keep_private(response: &mut Response) {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    }
+    headers.append(header::VARY, HeaderValue::from_static("Cookie"));
 }
 
 /// Writes `cookies` on `response`, and the headers that keep caches from sharing it.

@@ -47,6 +47,16 @@ pub fn app_for(
     secret: &str,
     change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
 ) -> TestApp {
+    app_with_config(url, secret, change, |_| {})
+}
+
+/// [`app_for`], with a last change to the whole configuration (a database, say).
+pub fn app_with_config(
+    url: &str,
+    secret: &str,
+    change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
+    last: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::for_tests(secret);
     config.auth.project_url(url);
     config.cors_allowed_origins = vec![ALLOWED.parse().unwrap()];
@@ -54,6 +64,7 @@ pub fn app_for(
     sessions.api_key(API_KEY).allowed_origins([ALLOWED]);
     change(&mut sessions);
     config.sessions = Some(sessions);
+    last(&mut config);
     TestApp::from_config(config, secret.to_owned())
 }
 

@@ -686,3 +686,63 @@ fn refreshes_and_csrf_refusals_are_counted_without_identities() {
         assert!(!text.contains(session["refresh_token"].as_str().unwrap()));
     }
 }
+
+/// One identity, two channels: a cookie session reads and writes under the
+/// same Row Level Security as its Bearer token, and the CSRF rule guards the write.
+#[tokio::test]
+async fn a_cookie_session_runs_its_queries_under_rls_as_its_user() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let db = crate::pg_support::TestDb::new().await;
+    let t = cookie_app().await;
+    let app = app_with_config(
+        &t.url,
+        &t.app.secret,
+        |_| {},
+        |c| {
+            c.database = Some(axum_supabase::db::Database::builder(&db.server_url()));
+        },
+    );
+    let (ada, bob) = (t.sign_in("ada@example.com"), t.sign_in("bob@example.com"));
+    let post = |session: &serde_json::Value, origin: Option<&str>| {
+        let mut r = Request::post("/api/todos")
+            .header(header::HOST, "api.test")
+            .header(header::COOKIE, cookie_header(session))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(origin) = origin {
+            r = r.header(header::ORIGIN, origin);
+        }
+        r.body(Body::from(
+            json!({ "title": "by cookie", "is_public": false }).to_string(),
+        ))
+        .unwrap()
+    };
+    let refused = app.request(post(&ada, None)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        crate::db_support::all_rows(&db).await.is_empty(),
+        "a refused write wrote nothing"
+    );
+    let created = app.request(post(&ada, Some(ALLOWED))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let rows = crate::db_support::all_rows(&db).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].1.to_string(),
+        ada["user"]["id"].as_str().unwrap(),
+        "owned by the cookie's user"
+    );
+    let list = |session: serde_json::Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .request(request(Method::GET, "/api/todos", &cookie_header(&session), &[]))
+                .await;
+            r.json().as_array().unwrap().len()
+        }
+    };
+    assert_eq!(list(ada.clone()).await, 1);
+    assert_eq!(list(bob).await, 0, "another user's cookie does not see the row");
+    let bearer = crate::db_support::list(&app, ada["access_token"].as_str()).await;
+    assert_eq!(bearer.len(), 1, "the same user by Bearer sees the same rows");
+}

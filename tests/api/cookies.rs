@@ -746,3 +746,39 @@ async fn a_cookie_session_runs_its_queries_under_rls_as_its_user() {
     let bearer = crate::db_support::list(&app, ada["access_token"].as_str()).await;
     assert_eq!(bearer.len(), 1, "the same user by Bearer sees the same rows");
 }
+
+#[tokio::test]
+async fn sign_out_scopes_are_passed_on_and_others_refused() {
+    let t = cookie_app().await;
+    let (one, two) = (t.sign_in("ada@example.com"), t.sign_in("ada@example.com"));
+    let bad = t
+        .post(
+            "/api/auth/signout?scope=everything",
+            &cookie_header(&one),
+            &[("origin", ALLOWED)],
+        )
+        .await;
+    bad.assert_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "scope must be local, global or others",
+    );
+    assert!(t.gotrue.is_active(one["refresh_token"].as_str().unwrap()));
+    // local (the default) ends this session only; global ends every session of the user.
+    let local = t
+        .post("/api/auth/signout", &cookie_header(&one), &[("origin", ALLOWED)])
+        .await;
+    assert_eq!(local.status, StatusCode::NO_CONTENT);
+    assert!(!t.gotrue.is_active(one["refresh_token"].as_str().unwrap()));
+    assert!(t.gotrue.is_active(two["refresh_token"].as_str().unwrap()));
+    let three = t.sign_in("ada@example.com");
+    let global = t
+        .post(
+            "/api/auth/signout?scope=global",
+            &cookie_header(&three),
+            &[("origin", ALLOWED)],
+        )
+        .await;
+    assert_eq!(global.status, StatusCode::NO_CONTENT);
+    assert!(!t.gotrue.is_active(two["refresh_token"].as_str().unwrap()));
+}

@@ -428,6 +428,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_the_api_key() {
+        let auth = crate::SupabaseAuth::builder()
+            .project_url("https://abc.supabase.co")
+            .jwt_secret("a-test-secret-of-at-least-32-bytes!")
+            .without_jwks()
+            .build();
+        let mut builder = SessionCookiesBuilder::default();
+        builder.api_key("sb_publishable_hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+        let sessions = auth.map(|auth| builder.build(&auth));
+        let debug = format!("{sessions:?}");
+        assert!(
+            debug.contains("sb-abc-auth-token") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn cookie_names_are_tokens() {
         assert!(is_cookie_name("sb-x-auth-token"));
         for bad in ["", "a b", "a;b", "a=b", "ä"] {

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum_supabase::__private::{bearer_token, jwks_kids};
+use axum_supabase::__private::{bearer_token, jwks_kids, session_cookie_read, session_cookie_write};
 use axum_supabase::{DEFAULT_MAX_TOKEN_BYTES, JwksTiming, SupabaseAuth};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
@@ -35,6 +35,58 @@ pub fn authorization(data: &[u8]) {
         // Only two Authorization headers are a 400; here there is one.
         Err(e) => assert!(e.status().as_u16() == 401),
     }
+}
+
+/// The cookie name the session_cookie target reads.
+pub const FUZZ_COOKIE: &str = "sb-fuzz-auth-token";
+
+/// The `@supabase/ssr` cookie reader, and the writer's round trip.
+///
+/// Each line of the input is one `Cookie` header: the reader must return
+/// (a session or nothing) for anything. Then the input, as text, is the
+/// access token of a session that is written as Set-Cookie lines and read
+/// back: it must come back unchanged, through one cookie or chunks.
+pub fn session_cookie(data: &[u8]) {
+    let mut headers = HeaderMap::new();
+    for line in data.split(|b| *b == b'\n') {
+        if let Ok(value) = HeaderValue::from_bytes(line) {
+            headers.append(header::COOKIE, value);
+        }
+    }
+    if let Some((access, _)) = session_cookie_read(&headers, FUZZ_COOKIE) {
+        assert!(!access.is_empty());
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if text.is_empty() {
+        return;
+    }
+    let json = serde_json::json!({ "access_token": text, "refresh_token": "r", "user": { "id": text } });
+    let lines = session_cookie_write(FUZZ_COOKIE, &json.to_string());
+    assert!(!lines.is_empty());
+    let pairs: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            l.to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        pairs.iter().all(|p| p.len() <= FUZZ_COOKIE.len() + 4 + 3180),
+        "a chunk is over 3180 bytes"
+    );
+    let mut back = HeaderMap::new();
+    back.insert(header::COOKIE, HeaderValue::from_str(&pairs.join("; ")).unwrap());
+    let read = session_cookie_read(&back, FUZZ_COOKIE);
+    assert_eq!(
+        read,
+        Some((text.to_owned(), Some("r".to_owned()))),
+        "the round trip lost the session"
+    );
 }
 
 /// The JWKS document parser.

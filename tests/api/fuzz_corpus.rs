@@ -70,3 +70,8 @@ fn the_verify_targets_check_can_fail() {
         "the target must object to a token our verifier should not have accepted"
     );
 }
+
+#[test]
+fn session_cookie_corpus_replays_cleanly() {
+    replay("session_cookie", targets::session_cookie);
+}

@@ -175,7 +175,7 @@ pub mod __private {
     #[cfg(feature = "jwks")]
     pub use crate::jwks::jwks_kids;
     #[cfg(feature = "cookies")]
-    pub use crate::session::parse_for_fuzz as session_cookie_parses;
+    pub use crate::session::{fuzz_read as session_cookie_read, fuzz_write as session_cookie_write};
 }
 
 /// Seconds since the Unix epoch, as JWT dates count them.

@@ -381,9 +381,21 @@ fn own_origin(request: &Request) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
-/// The cookie-session parser, for this repository's fuzz target: never panics,
-/// and says whether a session decoded.
+/// The cookie-session reader, for this repository's fuzz target: the access
+/// and refresh tokens of the session in `headers`, if one decodes.
 #[doc(hidden)]
-pub fn parse_for_fuzz(headers: &HeaderMap, name: &str) -> bool {
-    codec::read(headers, name).session.is_some()
+pub fn fuzz_read(headers: &HeaderMap, name: &str) -> Option<(String, Option<String>)> {
+    codec::read(headers, name)
+        .session
+        .map(|s| (s.access_token, s.refresh_token))
+}
+
+/// The cookie-session writer, for this repository's fuzz target.
+#[doc(hidden)]
+pub fn fuzz_write(name: &str, session_json: &str) -> Vec<HeaderValue> {
+    let options = WriteOptions {
+        http_only: false,
+        secure: false,
+    };
+    codec::write(name, session_json, &[], options)
 }

@@ -1,6 +1,7 @@
 //! Criterion benches of the hot path: token verification (cold and cached) for
 //! every algorithm, the Authorization header parse, and a full request through
-//! `app()` against the same handler with no auth.
+//! `app()` against the same handler with no auth, by Bearer header and by an
+//! `@supabase/ssr` session cookie.
 //!
 //!     cargo bench --bench verify
 
@@ -135,10 +136,49 @@ fn request(c: &mut Criterion) {
             response
         }
     };
+    // The same route in cookie mode, with the session @supabase/ssr stores
+    // (the token, a refresh token and a typical user object).
+    let mut sessions = axum_supabase::session::SessionCookies::builder();
+    sessions.api_key("sb_publishable_bench");
+    config.sessions = Some(sessions);
+    let state = axum_supabase_auth::state::AppState::new(&config).expect("state");
+    let cookie_app = axum_supabase_auth::startup::with_middleware(
+        axum_supabase_auth::routes::router(state, false),
+        &config,
+    );
+    let session = serde_json::json!({
+        "access_token": user().sign(SECRET.as_bytes()).expect("sign"),
+        "token_type": "bearer", "expires_in": 3600, "expires_at": 4_102_444_800_i64,
+        "refresh_token": "bench-refresh",
+        "user": {"id": "8c4ee3ad-0000-4000-8000-000000000000", "aud": "authenticated",
+                 "role": "authenticated", "email": "bench@example.com",
+                 "app_metadata": {"provider": "email", "providers": ["email"]},
+                 "user_metadata": {"name": "Bench"}, "created_at": "2026-01-01T00:00:00Z"},
+    });
+    use base64::Engine as _;
+    let cookie = format!(
+        "sb-bench-auth-token=base64-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session.to_string())
+    );
+    let send_cookie = || {
+        let request = Request::get("/api/me")
+            .header(header::COOKIE, cookie.as_str())
+            .body(Body::empty())
+            .expect("request");
+        let app = cookie_app.clone();
+        async move {
+            let response = app.oneshot(request).await.expect("response");
+            assert!(response.status().is_success());
+            response
+        }
+    };
     let mut group = c.benchmark_group("request");
     group.bench_function("noauth twin", |b| b.to_async(&rt).iter(|| send("/noauth", None)));
     group.bench_function("/api/me HS256 cached", |b| {
         b.to_async(&rt).iter(|| send("/api/me", Some(&token)))
+    });
+    group.bench_function("/api/me session cookie cached", |b| {
+        b.to_async(&rt).iter(send_cookie)
     });
     group.finish();
 }

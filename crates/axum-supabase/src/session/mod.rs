@@ -40,21 +40,20 @@
 
 mod codec;
 mod config;
+mod csrf;
 mod refresh;
+mod signout;
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 
 pub use config::{
     DEFAULT_MAX_REFRESHES, DEFAULT_REFRESH_TIMEOUT, SessionBuildError, SessionCookiesBuilder, SessionSetting,
 };
 
-use crate::bearer::bearer_token;
-use crate::user::AuthContext;
 use crate::{AuthError, AuthLayer, AuthUser, Fault, SupabaseAuth, unix_now};
 use codec::{Jar, WriteOptions};
 use refresh::{KEEP_UNAVAILABLE, Outcome, Refresher};
@@ -153,69 +152,18 @@ impl SessionCookies {
         AuthLayer::optional(self.inner.auth.clone()).with_cookies(self.clone())
     }
 
-    /// `POST` handler that signs out: GoTrue's `POST /auth/v1/logout` with the
-    /// caller's access token (`?scope=global` or `others` widen it; `local` is
-    /// the default), then 204 with the session cookies cleared. 503 with
-    /// `Retry-After` if GoTrue cannot be reached, the cookies kept. Mount it
-    /// under [`layer`](Self::layer), which authenticates and applies the CSRF rule.
-    pub fn sign_out_route<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
-        let sessions = self.clone();
-        axum::routing::post(move |request: Request| {
-            let sessions = sessions.clone();
-            async move { sessions.sign_out(request).await }
-        })
-    }
-
-    async fn sign_out(&self, request: Request) -> Response {
-        let auth = &self.inner.auth;
-        let Some(context) = request.extensions().get::<AuthContext>() else {
-            return auth.reject(Fault::MissingLayer.into());
-        };
-        if context.user.is_none() {
-            return auth.reject(Fault::Missing.into());
-        }
-        let scope = match request.uri().query().unwrap_or("") {
-            "" | "scope=local" => "local",
-            "scope=global" => "global",
-            "scope=others" => "others",
-            _ => {
-                let body = crate::ErrorBody::new("invalid_request", "scope must be local, global or others");
-                return (StatusCode::BAD_REQUEST, body).into_response();
-            }
-        };
-        let jar = codec::read(request.headers(), &self.inner.name);
-        // The token the layer authenticated with: a refreshed one, the header's, or the cookie's.
-        let token: Option<String> = match request.extensions().get::<SessionAccess>() {
-            Some(SessionAccess(token)) => Some(token.to_string()),
-            None => match bearer_token(request.headers(), auth.max_token_len()) {
-                Ok(Some(token)) => Some(token.to_owned()),
-                _ => jar.session.as_ref().map(|s| s.access_token.clone()),
-            },
-        };
-        let Some(token) = token else {
-            return auth.reject(Fault::Missing.into());
-        };
-        if self.inner.refresher.logout(&token, scope).await.is_err() {
-            return refresh_unavailable(auth);
-        }
-        let options = self.options(is_https(&request));
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        finish(&mut response, codec::clear(&self.inner.name, &jar.names, options));
-        response
-    }
-
     /// The session cookie of a request without `Authorization`, and the CSRF rule.
     pub(crate) fn inspect(&self, request: &Request) -> Inspected {
         let jar = codec::read(request.headers(), &self.inner.name);
         if jar.session.is_none() {
             return Inspected::Absent;
         }
-        if !self.may_write(request) {
+        if !csrf::may_write(request, &self.inner.allowed_origins) {
             return Inspected::CrossSite;
         }
         Inspected::Found(CookieRequest {
             jar,
-            secure: is_https(request),
+            secure: csrf::is_https(request),
         })
     }
 
@@ -282,35 +230,6 @@ impl SessionCookies {
             secure: self.inner.secure || https,
         }
     }
-
-    /// The CSRF rule: safe methods always; writes only from an allowed or our own origin.
-    fn may_write(&self, request: &Request) -> bool {
-        let headers = request.headers();
-        if matches!(
-            *request.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-        ) {
-            return true;
-        }
-        if headers
-            .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"same-origin")
-        {
-            return true;
-        }
-        let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-            return false;
-        };
-        if self
-            .inner
-            .allowed_origins
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(origin))
-        {
-            return true;
-        }
-        own_origin(request).is_some_and(|own| own.eq_ignore_ascii_case(origin))
-    }
 }
 
 fn pass(user: AuthUser) -> Authenticated {
@@ -325,15 +244,11 @@ fn refuse(error: AuthError, cookies: Vec<HeaderValue>) -> Authenticated {
     Authenticated::Refuse { error, cookies }
 }
 
-fn unavailable_fault() -> AuthError {
+pub(crate) fn unavailable_fault() -> AuthError {
     Fault::RefreshUnavailable {
         retry_after_secs: KEEP_UNAVAILABLE.as_secs(),
     }
     .into()
-}
-
-fn refresh_unavailable(auth: &SupabaseAuth) -> Response {
-    auth.reject(unavailable_fault())
 }
 
 /// A shared cache may store a response to a request with cookies (unlike one
@@ -359,26 +274,6 @@ pub(crate) fn finish(response: &mut Response, cookies: Vec<HeaderValue>) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
     headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
-
-/// Whether the request reached us over https: its URI, or the proxy's `X-Forwarded-Proto`.
-fn is_https(request: &Request) -> bool {
-    request.uri().scheme_str() == Some("https") || forwarded_proto(request.headers()) == Some("https")
-}
-
-fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("x-forwarded-proto")?.to_str().ok()?;
-    value.split(',').next().map(str::trim)
-}
-
-/// `http(s)://<Host>` as the browser would write it in `Origin`.
-fn own_origin(request: &Request) -> Option<String> {
-    let host = match request.headers().get(header::HOST) {
-        Some(host) => host.to_str().ok()?,
-        None => request.uri().authority()?.as_str(),
-    };
-    let scheme = if is_https(request) { "https" } else { "http" };
-    Some(format!("{scheme}://{host}"))
 }
 
 /// The cookie-session reader, for this repository's fuzz target: the access

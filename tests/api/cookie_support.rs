@@ -147,3 +147,13 @@ pub fn session_from(set_cookies: &[String]) -> Option<Value> {
     let json = URL_SAFE_NO_PAD.decode(value.strip_prefix("base64-")?).ok()?;
     serde_json::from_slice(&json).ok()
 }
+
+/// The headers `@supabase/ssr` sends with every response that sets session cookies.
+pub fn assert_no_store(response: &TestResponse) {
+    assert_eq!(
+        response.header("cache-control"),
+        Some("private, no-cache, no-store, must-revalidate, max-age=0")
+    );
+    assert_eq!(response.header("expires"), Some("0"));
+    assert_eq!(response.header("pragma"), Some("no-cache"));
+}

@@ -11,6 +11,7 @@ mod config;
 mod conformance;
 mod cookie_support;
 mod cookies;
+mod cookies_csrf;
 mod cookies_node;
 mod cors;
 mod fuzz_corpus;

@@ -113,6 +113,12 @@ impl CookieApp {
             .request(request(Method::POST, path, cookie, headers))
             .await
     }
+
+    /// A sign-out POST (`path` may carry `?scope=`) with `session`'s cookie, from the allowed origin.
+    pub async fn sign_out(&self, path: &str, session: &Value) -> TestResponse {
+        self.post(path, &cookie_header(session), &[("origin", ALLOWED)])
+            .await
+    }
 }
 
 /// Every `Set-Cookie` line.

@@ -79,13 +79,7 @@ async fn sign_out_ends_the_session_at_gotrue_and_clears_the_cookies() {
     );
     let session = t.sign_in("ada@example.com");
     t.gotrue.set(|k| k.fail_status = Some(502));
-    let response = t
-        .post(
-            "/api/auth/signout",
-            &cookie_header(&session),
-            &[("origin", ALLOWED)],
-        )
-        .await;
+    let response = t.sign_out("/api/auth/signout", &session).await;
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(set_cookies(&response.headers).is_empty());
 }
@@ -95,13 +89,7 @@ async fn sign_out_after_a_refresh_ends_the_new_session() {
     let t = cookie_app().await;
     t.gotrue.set(|k| k.sign_in_expires_in = -120);
     let session = t.sign_in("ada@example.com");
-    let response = t
-        .post(
-            "/api/auth/signout",
-            &cookie_header(&session),
-            &[("origin", ALLOWED)],
-        )
-        .await;
+    let response = t.sign_out("/api/auth/signout", &session).await;
     assert_eq!(response.status, StatusCode::NO_CONTENT, "{}", response.text());
     assert_eq!(t.gotrue.refresh_calls(), 1);
     assert!(!t.gotrue.is_active(session["refresh_token"].as_str().unwrap()));
@@ -224,13 +212,7 @@ async fn a_cookie_session_runs_its_queries_under_rls_as_its_user() {
 async fn sign_out_scopes_are_passed_on_and_others_refused() {
     let t = cookie_app().await;
     let (one, two) = (t.sign_in("ada@example.com"), t.sign_in("ada@example.com"));
-    let bad = t
-        .post(
-            "/api/auth/signout?scope=everything",
-            &cookie_header(&one),
-            &[("origin", ALLOWED)],
-        )
-        .await;
+    let bad = t.sign_out("/api/auth/signout?scope=everything", &one).await;
     bad.assert_error(
         StatusCode::BAD_REQUEST,
         "invalid_request",
@@ -238,20 +220,12 @@ async fn sign_out_scopes_are_passed_on_and_others_refused() {
     );
     assert!(t.gotrue.is_active(one["refresh_token"].as_str().unwrap()));
     // local (the default) ends this session only; global ends every session of the user.
-    let local = t
-        .post("/api/auth/signout", &cookie_header(&one), &[("origin", ALLOWED)])
-        .await;
+    let local = t.sign_out("/api/auth/signout", &one).await;
     assert_eq!(local.status, StatusCode::NO_CONTENT);
     assert!(!t.gotrue.is_active(one["refresh_token"].as_str().unwrap()));
     assert!(t.gotrue.is_active(two["refresh_token"].as_str().unwrap()));
     let three = t.sign_in("ada@example.com");
-    let global = t
-        .post(
-            "/api/auth/signout?scope=global",
-            &cookie_header(&three),
-            &[("origin", ALLOWED)],
-        )
-        .await;
+    let global = t.sign_out("/api/auth/signout?scope=global", &three).await;
     assert_eq!(global.status, StatusCode::NO_CONTENT);
     assert!(!t.gotrue.is_active(two["refresh_token"].as_str().unwrap()));
 }

@@ -270,9 +270,8 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, E> {
-        Inner { #[pin] future: F },
-        #[cfg(feature = "cookies")]
-        Cookie { #[pin] future: F },
+        // `private`: authenticated by a session cookie, so no shared cache may store the answer.
+        Inner { #[pin] future: F, private: bool },
         Ready { response: Option<Response> },
         Verify { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
     }
@@ -281,14 +280,20 @@ pin_project! {
 impl<F, E> AuthFuture<F, E> {
     fn inner(future: F) -> Self {
         Self {
-            state: State::Inner { future },
+            state: State::Inner {
+                future,
+                private: false,
+            },
         }
     }
 
     #[cfg(feature = "cookies")]
     fn cookie(future: F) -> Self {
         Self {
-            state: State::Cookie { future },
+            state: State::Inner {
+                future,
+                private: true,
+            },
         }
     }
 
@@ -311,8 +316,6 @@ impl<F, E> std::fmt::Debug for AuthFuture<F, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self.state {
             State::Inner { .. } => "AuthFuture::Inner",
-            #[cfg(feature = "cookies")]
-            State::Cookie { .. } => "AuthFuture::Cookie",
             State::Ready { .. } => "AuthFuture::Ready",
             State::Verify { .. } => "AuthFuture::Verify",
         })
@@ -324,18 +327,29 @@ impl<F: Future<Output = Result<Response, E>>, E> Future for AuthFuture<F, E> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
-            #[cfg(feature = "cookies")]
-            StateProj::Cookie { future } => future.poll(cx).map_ok(|mut response| {
-                crate::session::keep_private(&mut response);
-                response
-            }),
+            StateProj::Inner { future, private } => {
+                let private = *private;
+                future.poll(cx).map_ok(|mut response| {
+                    if private {
+                        mark_private(&mut response);
+                    }
+                    response
+                })
+            }
             // Polled again after completion (a caller's bug): an empty answer, not a panic.
             StateProj::Ready { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),
             StateProj::Verify { future } => future.as_mut().poll(cx),
         }
     }
 }
+
+#[cfg(feature = "cookies")]
+fn mark_private(response: &mut Response) {
+    crate::session::keep_private(response);
+}
+
+#[cfg(not(feature = "cookies"))]
+fn mark_private(_: &mut Response) {}
 
 /// Whether the query string carries something that looks like a token parameter,
 /// so the 401 can say where the token belongs. Only names are inspected.

@@ -877,9 +877,7 @@ mod tests {
         };
         let b = SupabaseAuthBuilder::from_lookup(lookup).map_err(|e| e.to_string());
         let r = b.and_then(|b| b.resolve().map_err(|e| e.to_string()));
-        let r = r
-            .as_ref()
-            .map(|r| (r.audiences.clone(), r.leeway, jwks_off(r)));
+        let r = r.as_ref().map(|r| (r.audiences.clone(), r.leeway, jwks_off(r)));
         assert_eq!(r, Ok((vec!["a".to_owned(), "b".to_owned()], 5, true)));
         let bad = |name: &'static str, value: &'static str| {
             SupabaseAuthBuilder::from_lookup(move |n| (n == name).then(|| value.to_owned()))

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Request, header};
 use axum::routing::get;
-use axum_supabase::__private::bearer_token;
+use axum_supabase::__private::{bearer_token, session_cookie_read};
 use axum_supabase::testing::Token;
 use axum_supabase::{DEFAULT_MAX_TOKEN_BYTES, SupabaseAuth};
 use axum_supabase_auth::config::Config;
@@ -113,6 +113,34 @@ fn header_parse(c: &mut Criterion) {
     c.bench_function("bearer_token", |b| {
         b.iter(|| bearer_token(black_box(&headers), DEFAULT_MAX_TOKEN_BYTES).map(|t| t.map(str::len)))
     });
+    let mut cookies = HeaderMap::new();
+    cookies.insert(
+        header::COOKIE,
+        HeaderValue::try_from(format!("_ga=GA1.1.123; {}; theme=dark", session_cookie(&token)))
+            .expect("header"),
+    );
+    c.bench_function("session_cookie_read", |b| {
+        b.iter(|| session_cookie_read(black_box(&cookies), "sb-bench-auth-token").map(|(a, _)| a.len()))
+    });
+}
+
+/// The cookie `@supabase/ssr` stores for a session with `token`: a refresh
+/// token and a typical user object, about 1.3 KB.
+fn session_cookie(token: &str) -> String {
+    use base64::Engine as _;
+    let session = serde_json::json!({
+        "access_token": token,
+        "token_type": "bearer", "expires_in": 3600, "expires_at": 4_102_444_800_i64,
+        "refresh_token": "bench-refresh",
+        "user": {"id": "8c4ee3ad-0000-4000-8000-000000000000", "aud": "authenticated",
+                 "role": "authenticated", "email": "bench@example.com",
+                 "app_metadata": {"provider": "email", "providers": ["email"]},
+                 "user_metadata": {"name": "Bench"}, "created_at": "2026-01-01T00:00:00Z"},
+    });
+    format!(
+        "sb-bench-auth-token=base64-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session.to_string())
+    )
 }
 
 fn request(c: &mut Criterion) {
@@ -146,20 +174,7 @@ fn request(c: &mut Criterion) {
         axum_supabase_auth::routes::router(state, false),
         &config,
     );
-    let session = serde_json::json!({
-        "access_token": user().sign(SECRET.as_bytes()).expect("sign"),
-        "token_type": "bearer", "expires_in": 3600, "expires_at": 4_102_444_800_i64,
-        "refresh_token": "bench-refresh",
-        "user": {"id": "8c4ee3ad-0000-4000-8000-000000000000", "aud": "authenticated",
-                 "role": "authenticated", "email": "bench@example.com",
-                 "app_metadata": {"provider": "email", "providers": ["email"]},
-                 "user_metadata": {"name": "Bench"}, "created_at": "2026-01-01T00:00:00Z"},
-    });
-    use base64::Engine as _;
-    let cookie = format!(
-        "sb-bench-auth-token=base64-{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session.to_string())
-    );
+    let cookie = session_cookie(&user().sign(SECRET.as_bytes()).expect("sign"));
     let send_cookie = || {
         let request = Request::get("/api/me")
             .header(header::COOKIE, cookie.as_str())

@@ -64,15 +64,18 @@ pub(crate) struct Jar {
 
 /// Reads `name` (and its chunks) from every `Cookie` header.
 pub(crate) fn read(headers: &HeaderMap, name: &str) -> Jar {
-    let mut whole: Option<String> = None;
-    let mut chunks: [Option<String>; MAX_CHUNKS] = std::array::from_fn(|_| None);
+    // Values borrow from the headers: only a percent-encoded (legacy) value is copied.
+    let mut whole: Option<Cow<'_, str>> = None;
+    let mut chunks: [Option<Cow<'_, str>>; MAX_CHUNKS] = std::array::from_fn(|_| None);
     let mut beyond_cap = false;
     let mut names = Vec::new();
     for value in headers.get_all(header::COOKIE) {
         // A header with bytes outside visible ASCII holds no cookie we wrote.
         let Ok(value) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse_encoded(value).flatten() {
-            let (cookie_name, cookie_value) = cookie.name_value();
+        for cookie in Cookie::split_parse(value).flatten() {
+            let (Some(cookie_name), Some(raw)) = (cookie.name_raw(), cookie.value_raw()) else {
+                continue;
+            };
             let slot = match chunk_index(cookie_name, name) {
                 Some(Part::Whole) => &mut whole,
                 Some(Part::Chunk(i)) if i < MAX_CHUNKS => &mut chunks[i],
@@ -85,19 +88,33 @@ pub(crate) fn read(headers: &HeaderMap, name: &str) -> Jar {
             };
             remember(&mut names, cookie_name);
             // The first of two same-named cookies wins, as in `@supabase/ssr`.
-            if slot.is_none() && !cookie_value.is_empty() {
-                *slot = Some(cookie_value.to_owned());
+            if slot.is_none() && !raw.is_empty() {
+                *slot = percent_decoded(raw);
             }
         }
     }
     let joined = match whole {
         Some(value) => Some(value),
-        None => join(&chunks, beyond_cap),
+        None => join(&chunks, beyond_cap).map(Cow::Owned),
     };
     Jar {
         session: joined.as_deref().and_then(decode),
         names,
     }
+}
+
+/// The value as `decodeURIComponent` would give it (the `cookie` package's
+/// parse); `None` if it does not decode to UTF-8.
+fn percent_decoded(raw: &str) -> Option<Cow<'_, str>> {
+    // Quoted values are unquoted, as the cookie package does.
+    let raw = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    if !raw.contains('%') {
+        return Some(Cow::Borrowed(raw));
+    }
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok()
 }
 
 fn remember(names: &mut Vec<String>, name: &str) {
@@ -107,7 +124,7 @@ fn remember(names: &mut Vec<String>, name: &str) {
 }
 
 /// Chunks 0, 1, … up to the first gap; `None` if there are none or too many.
-fn join(chunks: &[Option<String>], beyond_cap: bool) -> Option<String> {
+fn join(chunks: &[Option<Cow<'_, str>>], beyond_cap: bool) -> Option<String> {
     let count = chunks.iter().take_while(|c| c.is_some()).count();
     if count == 0 || (count == MAX_CHUNKS && beyond_cap) {
         return None;

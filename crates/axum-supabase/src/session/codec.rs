@@ -333,6 +333,24 @@ mod tests {
     }
 
     #[test]
+    fn values_are_unquoted_and_percent_decoded_like_the_cookie_package() {
+        let encoded = URL_SAFE_NO_PAD.encode(json("quoted", 1));
+        let jar = read(&headers(&[format!("{NAME}=\"base64-{encoded}\"")]), NAME);
+        assert_eq!(jar.session.map(|s| s.access_token).as_deref(), Some("quoted"));
+        // %2D is "-": a percent-encoded base64 value decodes like the plain one.
+        let jar = read(&headers(&[format!("{NAME}=base64%2D{encoded}")]), NAME);
+        assert_eq!(jar.session.map(|s| s.access_token).as_deref(), Some("quoted"));
+        // Invalid UTF-8 once decoded is no value.
+        assert!(
+            read(&headers(&[format!("{NAME}=%FF%FE")]), NAME)
+                .session
+                .is_none()
+        );
+        assert_eq!(percent_decoded("a%20b").as_deref(), Some("a b"));
+        assert!(matches!(percent_decoded("plain"), Some(Cow::Borrowed("plain"))));
+    }
+
+    #[test]
     fn the_whole_cookie_wins_and_chunks_stop_at_a_gap() {
         let whole = format!("{NAME}=base64-{}", URL_SAFE_NO_PAD.encode(json("whole", 1)));
         let encoded = format!("base64-{}", URL_SAFE_NO_PAD.encode(json("chunked", 1)));

@@ -387,6 +387,32 @@ async fn garbage_oversized_and_endless_cookies_are_a_clean_401() {
     assert_eq!(t.gotrue.refresh_calls(), 0);
 }
 
+#[tokio::test]
+async fn without_a_session_cookie_the_bearer_only_answers_stand() {
+    let t = cookie_app().await;
+    let session = t.sign_in("ada@example.com");
+    let token = session["access_token"].as_str().unwrap();
+    // A token in the query still gets the hint it gets without cookie mode.
+    let in_query = t.get(&format!("/api/me?access_token={token}"), "").await;
+    in_query.assert_no_credentials(
+        "tokens in the query string are not accepted; send Authorization: Bearer <token>",
+    );
+    assert!(!in_query.text().contains(token));
+    let optional = t.get("/api/greeting", "").await;
+    assert_eq!(optional.status, StatusCode::OK);
+    // No cookie authenticated it: no private-cache marking.
+    assert_eq!(optional.header("cache-control"), None);
+    assert!(
+        optional
+            .headers
+            .get_all("vary")
+            .iter()
+            .all(|v| !v.as_bytes().eq_ignore_ascii_case(b"cookie")),
+        "{:?}",
+        optional.headers
+    );
+}
+
 /// The log-leak test for the cookie path: every outcome, a refresh included,
 /// traced at TRACE level (our logs, reqwest's and hyper's), holds no cookie,
 /// no token, no refresh token and no API key.

@@ -110,7 +110,7 @@ enum Found {
     Verify(String),
     /// A session cookie that needs a full verification or a refresh.
     #[cfg(feature = "cookies")]
-    Cookie(crate::session::CookieRequest),
+    Cookie(crate::session::SessionCookies, crate::session::CookieRequest),
     /// A session cookie whose token the cache holds, fresh: pass, and keep
     /// shared caches from storing the answer.
     #[cfg(feature = "cookies")]
@@ -145,11 +145,7 @@ where
                     Err(_) => Found::Refuse(Fault::NotVisibleAscii.into()),
                 },
             },
-            #[cfg(feature = "cookies")]
-            Ok(None) if self.cookies.is_some() => self.cookie_session(&request),
-            Ok(None) if self.mode == Mode::Optional => Found::Pass(None),
-            Ok(None) if token_in_query(&request) => Found::Refuse(Fault::TokenInQuery.into()),
-            Ok(None) => Found::Refuse(Fault::Missing.into()),
+            Ok(None) => self.without_header(&request),
         };
         match found {
             Found::Pass(user) => AuthFuture::inner(pass(&mut self.inner, &self.verifier, request, user)),
@@ -171,13 +167,10 @@ where
                 }))
             }
             #[cfg(feature = "cookies")]
-            Found::Cookie(found) => {
+            Found::Cookie(cookies, found) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let verifier = self.verifier.clone();
-                let Some(cookies) = self.cookies.clone() else {
-                    return AuthFuture::ready(refuse(&verifier, Fault::MissingLayer.into()));
-                };
                 AuthFuture::verify(Box::pin(async move {
                     use crate::session::{Authenticated, finish};
                     match cookies.authenticate(found).await {
@@ -207,25 +200,36 @@ where
     }
 }
 
-#[cfg(feature = "cookies")]
 impl<S> AuthService<S> {
-    /// No `Authorization` header: the session cookie decides. A fresh token the
+    /// No `Authorization` header: a session cookie decides, when cookie
+    /// sessions are on and one was sent; otherwise there are no credentials.
+    fn without_header(&self, request: &Request) -> Found {
+        #[cfg(feature = "cookies")]
+        if let Some(found) = self.cookie_session(request) {
+            return found;
+        }
+        match self.mode {
+            Mode::Optional => Found::Pass(None),
+            Mode::Required if token_in_query(request) => Found::Refuse(Fault::TokenInQuery.into()),
+            Mode::Required => Found::Refuse(Fault::Missing.into()),
+        }
+    }
+
+    /// What the session cookie decides; `None` without one. A fresh token the
     /// cache holds passes at once; anything else is verified (and maybe refreshed).
-    fn cookie_session(&self, request: &Request) -> Found {
+    #[cfg(feature = "cookies")]
+    fn cookie_session(&self, request: &Request) -> Option<Found> {
         use crate::session::{Inspected, SessionCookies};
-        let Some(cookies) = &self.cookies else {
-            return Found::Refuse(Fault::MissingLayer.into());
-        };
+        let cookies = self.cookies.as_ref()?;
         match cookies.inspect(request) {
-            Inspected::Absent if self.mode == Mode::Optional => Found::Pass(None),
-            Inspected::Absent => Found::Refuse(Fault::Missing.into()),
-            Inspected::CrossSite => Found::Refuse(Fault::CrossSiteRequest.into()),
+            Inspected::Absent => None,
+            Inspected::CrossSite => Some(Found::Refuse(Fault::CrossSiteRequest.into())),
             Inspected::Found(found) => {
                 let now = unix_now();
-                match self.verifier.check_cached(found.access_token(), now) {
+                Some(match self.verifier.check_cached(found.access_token(), now) {
                     Ok(Some(user)) if SessionCookies::is_fresh(&user, now) => Found::PassCookie(user),
-                    _ => Found::Cookie(found),
-                }
+                    _ => Found::Cookie(cookies.clone(), found),
+                })
             }
         }
     }

@@ -55,7 +55,7 @@ pub use config::{
 };
 
 use crate::{AuthError, AuthLayer, AuthUser, Fault, SupabaseAuth, unix_now};
-use codec::{Jar, WriteOptions};
+use codec::{Jar, StoredSession, WriteOptions};
 use refresh::{KEEP_UNAVAILABLE, Outcome, Refresher};
 
 /// auth-js's `EXPIRY_MARGIN_MS`: a token this close to `exp` is refreshed.
@@ -93,17 +93,16 @@ pub(crate) enum Inspected {
 
 /// A decoded session, with what its response needs.
 pub(crate) struct CookieRequest {
-    jar: Jar,
+    session: StoredSession,
+    /// Every cookie of the family that was sent, to delete stale ones.
+    names: Vec<String>,
     secure: bool,
 }
 
 impl CookieRequest {
     /// The access token in the cookie.
     pub(crate) fn access_token(&self) -> &[u8] {
-        self.jar
-            .session
-            .as_ref()
-            .map_or(b"", |s| s.access_token.as_bytes())
+        self.session.access_token.as_bytes()
     }
 }
 
@@ -154,15 +153,19 @@ impl SessionCookies {
 
     /// The session cookie of a request without `Authorization`, and the CSRF rule.
     pub(crate) fn inspect(&self, request: &Request) -> Inspected {
-        let jar = codec::read(request.headers(), &self.inner.name);
-        if jar.session.is_none() {
+        let Jar {
+            session: Some(session),
+            names,
+        } = codec::read(request.headers(), &self.inner.name)
+        else {
             return Inspected::Absent;
-        }
+        };
         if !csrf::may_write(request, &self.inner.allowed_origins) {
             return Inspected::CrossSite;
         }
         Inspected::Found(CookieRequest {
-            jar,
+            session,
+            names,
             secure: csrf::is_https(request),
         })
     }
@@ -175,19 +178,15 @@ impl SessionCookies {
     /// Verifies the cookie's session, refreshing it when it is (nearly) expired.
     pub(crate) async fn authenticate(&self, request: CookieRequest) -> Authenticated {
         let auth = &self.inner.auth;
-        let options = self.options(request.secure);
-        let Some(session) = request.jar.session else {
-            return refuse(Fault::Missing.into(), Vec::new());
-        };
+        let CookieRequest {
+            session,
+            names,
+            secure,
+        } = request;
+        let options = self.options(secure);
         // `Some(user)`: valid but near expiry, still usable if GoTrue is down.
         let still_valid = match auth.verify(&session.access_token).await {
-            Ok(user) if Self::is_fresh(&user, unix_now()) => {
-                return Authenticated::Pass {
-                    user,
-                    access: None,
-                    cookies: Vec::new(),
-                };
-            }
+            Ok(user) if Self::is_fresh(&user, unix_now()) => return pass(user),
             Ok(user) => Some(user),
             Err(error) if error.fault() == Fault::Expired => None,
             Err(error) => return refuse(error, Vec::new()),
@@ -203,7 +202,7 @@ impl SessionCookies {
                 Ok(user) => Authenticated::Pass {
                     user,
                     access: Some(SessionAccess(Arc::from(new.access_token.as_str()))),
-                    cookies: codec::write(&self.inner.name, &new.json, &request.jar.names, options),
+                    cookies: codec::write(&self.inner.name, &new.json, &names, options),
                 },
                 Err(error) => {
                     tracing::warn!(
@@ -215,7 +214,7 @@ impl SessionCookies {
             },
             Outcome::Ended => refuse(
                 Fault::SessionEnded.into(),
-                codec::clear(&self.inner.name, &request.jar.names, options),
+                codec::clear(&self.inner.name, &names, options),
             ),
             Outcome::Unavailable => match still_valid {
                 Some(user) => pass(user),

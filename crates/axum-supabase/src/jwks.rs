@@ -29,6 +29,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::http::{BodyError, read_body};
+
 /// How the JWKS is fetched and cached: made and checked by the builder.
 #[derive(Debug, Clone)]
 pub(crate) struct JwksConfig {
@@ -416,28 +418,17 @@ impl JwksCache {
         if status != StatusCode::OK {
             return Err(FetchError::Status(status.as_u16()));
         }
-        if response
-            .content_length()
-            .is_some_and(|l| l > config.max_body as u64)
-        {
-            return Err(FetchError::TooLarge(config.max_body));
-        }
         let etag = response
             .headers()
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_body(&mut response, config.max_body)
             .await
-            .map_err(|e| FetchError::Http(http_reason(&e)))?
-        {
-            if body.len() + chunk.len() > config.max_body {
-                return Err(FetchError::TooLarge(config.max_body));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                BodyError::Http(e) => FetchError::Http(http_reason(&e)),
+                BodyError::TooLarge => FetchError::TooLarge(config.max_body),
+            })?;
         let body_hash = {
             let mut h = std::hash::DefaultHasher::new();
             body.hash(&mut h);

@@ -131,6 +131,8 @@ mod config;
 pub mod db;
 mod error;
 mod guard;
+#[cfg(any(feature = "jwks", feature = "cookies"))]
+mod http;
 mod json;
 #[cfg(feature = "jwks")]
 mod jwks;

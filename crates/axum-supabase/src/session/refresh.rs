@@ -17,6 +17,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::http::read_body;
+
 /// How long a finished refresh (or a session found over) is remembered:
 /// GoTrue's default reuse interval.
 const KEEP_DONE: Duration = Duration::from_secs(10);
@@ -243,15 +245,8 @@ impl Refresher {
     async fn send(&self, request: reqwest::RequestBuilder) -> Option<(StatusCode, Vec<u8>)> {
         tokio::time::timeout(self.timeout, async {
             let mut response = request.send().await.ok()?;
-            let status = response.status();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.ok()? {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return None;
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Some((status, body))
+            let body = read_body(&mut response, MAX_BODY).await.ok()?;
+            Some((response.status(), body))
         })
         .await
         .ok()

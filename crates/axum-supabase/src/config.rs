@@ -614,12 +614,7 @@ impl SupabaseAuthBuilder {
     /// tests and applications with their own sources never touch the process
     /// environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
-        let get = |s: Setting| {
-            s.env_var()
-                .and_then(&lookup)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |s: Setting| s.env_var().and_then(|name| lookup_var(&lookup, name));
         let mut b = Self::default();
         if let Some(url) = get(Setting::ProjectUrl) {
             b.project_url(url);
@@ -689,6 +684,14 @@ fn whole(v: &str, min: u64, max: u64, setting: Setting, unit: &str) -> Result<u6
 
 fn split(list: &str, setting: Setting) -> Result<Vec<String>, BuildError> {
     non_empty(&list.split(',').map(str::to_owned).collect::<Vec<_>>(), setting)
+}
+
+/// The variable `name` through `lookup`, trimmed; `None` when it is unset or
+/// blank. Every `from_lookup` reads its variables so.
+pub(crate) fn lookup_var(lookup: impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

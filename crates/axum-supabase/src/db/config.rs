@@ -136,11 +136,7 @@ impl DatabaseBuilder {
     /// Reads `DATABASE_URL` and the `DB_*`/`SESSION_*` variables through
     /// `lookup`. `Ok(None)` when `DATABASE_URL` is unset: no database.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, DbBuildError> {
-        let get = |s: DbSetting| {
-            lookup(s.env_var())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |s: DbSetting| crate::config::lookup_var(&lookup, s.env_var());
         let Some(url) = get(DbSetting::Url) else {
             return Ok(None);
         };

@@ -197,11 +197,7 @@ impl SessionCookiesBuilder {
     /// `COOKIE_SECURE` (`true`/`false`), `SESSION_REFRESH_TIMEOUT_MS` and
     /// `SESSION_MAX_REFRESHES`. The allowed origins are the caller's to pass.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SessionBuildError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| crate::config::lookup_var(&lookup, name);
         let flag = |setting: SessionSetting| match get(setting.env_var()).as_deref() {
             None | Some("false" | "off") => Ok(false),
             Some("true" | "on") => Ok(true),

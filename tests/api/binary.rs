@@ -28,6 +28,19 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `serve` with `vars` exits 2 with `error: <var> is invalid: <reason>…`, and
+/// prints nothing of the values planted with "hunter2".
+fn assert_serve_refuses(vars: &[(&str, &str)], var: &str, reason: &str) {
+    let output = run(&["serve"], vars);
+    assert_eq!(output.status.code(), Some(2), "{var}");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!("error: {var} is invalid: {reason}")),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
 #[test]
 fn missing_secret_exits_2_naming_the_variable() {
     let output = run(
@@ -154,14 +167,7 @@ fn bad_database_settings_exit_2_naming_the_variable_and_never_the_password() {
             vars.push(("DATABASE_URL", url));
         }
         vars.push((var, value));
-        let output = run(&["serve"], &vars);
-        assert_eq!(output.status.code(), Some(2), "{var}");
-        let err = stderr(&output);
-        assert!(
-            err.starts_with(&format!("error: {var} is invalid: {reason}")),
-            "{err}"
-        );
-        assert!(!err.contains("hunter2"), "{err}");
+        assert_serve_refuses(&vars, var, reason);
     }
     let output = run(&["migrate"], &base);
     assert_eq!(
@@ -268,13 +274,6 @@ fn bad_cookie_session_settings_exit_2_naming_the_variable_and_never_the_key() {
         vars.push(key);
         vars.retain(|(k, _)| *k != var);
         vars.push((var, value));
-        let output = run(&["serve"], &vars);
-        assert_eq!(output.status.code(), Some(2), "{var}");
-        let err = stderr(&output);
-        assert!(
-            err.starts_with(&format!("error: {var} is invalid: {reason}")),
-            "{err}"
-        );
-        assert!(!err.contains("hunter2"), "{err}");
+        assert_serve_refuses(&vars, var, reason);
     }
 }

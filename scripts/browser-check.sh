@@ -40,6 +40,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Waits up to 10 s for every URL to answer; the checks that follow say what did not.
+wait_for() {
+  local url up
+  for _ in $(seq 1 50); do
+    up=1
+    for url in "$@"; do curl -fsS "$url" >/dev/null 2>&1 || { up=0; break; }; done
+    ((up)) && return 0
+    sleep 0.2
+  done
+}
+
 allowed="http://127.0.0.1:$PAGE_PORT"
 secret="browser-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export SUPABASE_JWT_SECRET="$secret" SUPABASE_URL=https://browser.supabase.co SUPABASE_JWKS_URL=off
@@ -61,10 +72,7 @@ EOF
 (cd "$work" && exec python3 -m http.server "$PAGE_PORT" --bind 127.0.0.1 >"$work/page.log" 2>&1) &
 pids+=($!)
 
-for _ in $(seq 1 50); do
-  curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && curl -fsS "$allowed/" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+wait_for "http://127.0.0.1:$API_PORT/healthz" "$allowed/"
 
 visit() {
   local profile
@@ -132,11 +140,7 @@ try {
 </script></body></html>
 EOF
 
-for _ in $(seq 1 50); do
-  curl -fsS "http://127.0.0.1:$COOKIE_API_PORT/healthz" >/dev/null 2>&1 \
-    && curl -fsS "$auth_url/__double/stats" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+wait_for "http://127.0.0.1:$COOKIE_API_PORT/healthz" "$auth_url/__double/stats"
 dom=$(visit "$allowed/cookies.html")
 echo "$dom" | grep -o '<p id="out">[^<]*</p>' || true
 expected='FIRST 200 cookie@example.com REFRESHES 0 SECOND 200 cookie@example.com REFRESHES 1 ROTATED true LATER true'

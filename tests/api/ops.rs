@@ -176,6 +176,32 @@ fn healthcheck(bind: &str, dir: &std::path::Path) -> std::process::Output {
         .unwrap()
 }
 
+/// A connection the server has answered once and keeps open: it holds one of the
+/// `MAX_CONNECTIONS` slots. Retried while the slots of closed probes are being released.
+async fn kept_alive(addr: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..100 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        if head.starts_with(b"HTTP/1.1 200") {
+            return stream;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no kept-alive connection to {addr}");
+}
+
 /// One GET over a fresh connection: the status, or 0 if the connection failed.
 async fn status_of(addr: &str, path: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -233,12 +259,10 @@ async fn the_metrics_listener_is_served_and_stopped_like_the_api() {
     );
     // The error shape of our middleware: the metrics listener has it too.
     assert_eq!(status_of(&metrics, "/nope").await, 404);
-    // And the connection cap: two idle connections fill it, a third is closed on accept.
-    let idle = (
-        tokio::net::TcpStream::connect(&metrics).await.unwrap(),
-        tokio::net::TcpStream::connect(&metrics).await.unwrap(),
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // And the connection cap: two kept-alive connections fill it, a third is closed on accept.
+    // Each has been answered once, so it is known to hold its slot: a bare connect could be
+    // refused itself while the slot of the probe before it is still being released.
+    let idle = (kept_alive(&metrics).await, kept_alive(&metrics).await);
     assert_eq!(status_of(&metrics, "/metrics").await, 0, "over MAX_CONNECTIONS");
     drop(idle);
     let mut again = 0;

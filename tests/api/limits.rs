@@ -40,7 +40,9 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
 async fn get_status(addr: std::net::SocketAddr, path: &str) -> u16 {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
     let (response, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
     response
         .split(' ')
@@ -157,12 +159,16 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     let (response, closed) = read_until_closed(&mut third, Duration::from_secs(3)).await;
     assert!(closed && response.is_empty(), "over the cap: {response:?}");
     drop((idle_a, idle_b));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        get_status(addr, "/healthz").await,
-        200,
-        "a freed slot is usable again"
-    );
+    // The server frees a slot when it sees the close: on a busy machine, not at once.
+    let mut again = 0;
+    for _ in 0..100 {
+        again = get_status(addr, "/healthz").await;
+        if again == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(again, 200, "a freed slot is usable again");
 }
 
 #[tokio::test]

@@ -150,3 +150,41 @@ impl TestResponse {
         assert_eq!(self.header("www-authenticate"), Some("Bearer realm=\"api\""));
     }
 }
+
+/// One `GET` over a fresh TCP connection: the status, or 0 if the connection was
+/// refused, closed before an answer, or gave none within 5 s.
+pub async fn status_of(addr: impl tokio::net::ToSocketAddrs, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&response)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `status_of` every 20 ms until it is `want` or `within` has passed; returns the last status.
+pub async fn status_within(
+    addr: impl tokio::net::ToSocketAddrs + Copy,
+    path: &str,
+    want: u16,
+    within: std::time::Duration,
+) -> u16 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = status_of(addr, path).await;
+        if status == want || tokio::time::Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -11,7 +11,7 @@ use axum_supabase_auth::startup::with_middleware;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, status_of, status_within};
 
 /// Starts `app` on 127.0.0.1:0 with `options`; the server stops with the test's runtime.
 async fn start(app: Router, options: ServeOptions) -> std::net::SocketAddr {
@@ -35,20 +35,6 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
             Err(_) => return (String::from_utf8_lossy(&buf).into_owned(), false),
         }
     }
-}
-
-async fn get_status(addr: std::net::SocketAddr, path: &str) -> u16 {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return 0;
-    }
-    let (response, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 fn app() -> Router {
@@ -79,7 +65,7 @@ async fn a_slowloris_client_is_cut_off_after_the_header_read_timeout() {
     assert!(closed, "the slow connection must be closed");
     assert!(held < Duration::from_secs(3), "held for {held:?}");
     eprintln!("slowloris connection closed after {held:?} (header read timeout 300 ms)");
-    assert_eq!(get_status(addr, "/healthz").await, 200, "others are still served");
+    assert_eq!(status_of(addr, "/healthz").await, 200, "others are still served");
 }
 
 #[tokio::test]
@@ -100,7 +86,7 @@ async fn oversized_headers_are_431() {
         "{}",
         response.lines().next().unwrap_or("")
     );
-    assert_eq!(get_status(addr, "/healthz").await, 200);
+    assert_eq!(status_of(addr, "/healthz").await, 200);
 }
 
 #[tokio::test]
@@ -160,15 +146,11 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     assert!(closed && response.is_empty(), "over the cap: {response:?}");
     drop((idle_a, idle_b));
     // The server frees a slot when it sees the close: on a busy machine, not at once.
-    let mut again = 0;
-    for _ in 0..100 {
-        again = get_status(addr, "/healthz").await;
-        if again == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(again, 200, "a freed slot is usable again");
+    assert_eq!(
+        status_within(addr, "/healthz", 200, Duration::from_secs(2)).await,
+        200,
+        "a freed slot is usable again"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +169,7 @@ async fn requests_beyond_the_in_flight_limit_are_shed_with_503() {
         &test_app.config,
     );
     let addr = start(router, ServeOptions::default()).await;
-    let slow: Vec<_> = (0..2).map(|_| tokio::spawn(get_status(addr, "/slow"))).collect();
+    let slow: Vec<_> = (0..2).map(|_| tokio::spawn(status_of(addr, "/slow"))).collect();
     tokio::time::sleep(Duration::from_millis(150)).await;
 
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -199,10 +181,10 @@ async fn requests_beyond_the_in_flight_limit_are_shed_with_503() {
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.to_ascii_lowercase().contains("retry-after: 1"));
     assert!(response.contains(r#""error":"overloaded""#), "{response}");
-    assert_eq!(get_status(addr, "/healthz").await, 200, "liveness is never shed");
+    assert_eq!(status_of(addr, "/healthz").await, 200, "liveness is never shed");
 
     for handle in slow {
         assert_eq!(handle.await.unwrap(), 200, "the admitted requests complete");
     }
-    assert_eq!(get_status(addr, "/slow").await, 200, "capacity comes back");
+    assert_eq!(status_of(addr, "/slow").await, 200, "capacity comes back");
 }

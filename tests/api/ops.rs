@@ -11,7 +11,7 @@ use axum_supabase_auth::state::AppState;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tower::ServiceExt;
 
-use crate::helpers::{TestApp, TestResponse};
+use crate::helpers::{TestApp, TestResponse, status_of, status_within};
 
 /// Runs `requests` with a recorder of this test's own, so the counts read back
 /// are this test's alone, whatever other tests running in parallel record in
@@ -202,25 +202,6 @@ async fn kept_alive(addr: &str) -> tokio::net::TcpStream {
     panic!("no kept-alive connection to {addr}");
 }
 
-/// One GET over a fresh connection: the status, or 0 if the connection failed.
-async fn status_of(addr: &str, path: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return 0;
-    };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return 0;
-    }
-    let mut response = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response)).await;
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn the_metrics_listener_is_served_and_stopped_like_the_api() {
     let (bind, metrics) = (
@@ -243,15 +224,11 @@ async fn the_metrics_listener_is_served_and_stopped_like_the_api() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if status_of(&metrics, "/metrics").await == 200 {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the metrics listener answers /metrics");
+    assert_eq!(
+        status_within(metrics.as_str(), "/metrics", 200, Duration::from_secs(10)).await,
+        200,
+        "the metrics listener answers /metrics"
+    );
     assert_eq!(
         status_of(&bind, "/metrics").await,
         404,
@@ -265,15 +242,11 @@ async fn the_metrics_listener_is_served_and_stopped_like_the_api() {
     let idle = (kept_alive(&metrics).await, kept_alive(&metrics).await);
     assert_eq!(status_of(&metrics, "/metrics").await, 0, "over MAX_CONNECTIONS");
     drop(idle);
-    let mut again = 0;
-    for _ in 0..100 {
-        again = status_of(&metrics, "/metrics").await;
-        if again == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(again, 200, "served again once the idle connections are gone");
+    assert_eq!(
+        status_within(metrics.as_str(), "/metrics", 200, Duration::from_secs(2)).await,
+        200,
+        "served again once the idle connections are gone"
+    );
     let pid = server.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")

@@ -202,15 +202,20 @@ async fn a_session_gotrue_calls_over_clears_the_cookies_with_401() {
     let t = cookie_app().await;
     t.gotrue.set(|k| {
         k.sign_in_expires_in = -120;
+        k.refresh_expires_in = 60;
         k.reuse_interval_secs = 0;
     });
     let session = t.sign_in("ada@example.com");
-    // One server refreshes (GoTrue rotates the token); a second server, which
-    // has not seen that refresh, presents the old token outside the reuse
-    // interval: "already used", and GoTrue revokes the session.
+    // One server refreshes twice (GoTrue rotates the token each time); a
+    // second server, which has seen neither, presents the first token: it is
+    // no longer the parent of the active one, and outside the reuse interval,
+    // so it is "already used", and GoTrue revokes the whole family.
     let refreshed = t.get("/api/me", &cookie_header(&session)).await;
     assert_eq!(refreshed.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = session_from(&set_cookies(&refreshed.headers)).unwrap();
+    let refreshed = t.get("/api/me", &cookie_header(&second)).await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    assert_eq!(t.gotrue.refresh_calls(), 2);
     let t2 = app_for(&t.url, &t.app.secret, |_| {});
     let response = t2
         .request(request(Method::GET, "/api/me", &cookie_header(&session), &[]))
@@ -300,7 +305,7 @@ async fn gotrue_slow_or_unreachable_is_503() {
             .issuer(&format!("{closed}/auth/v1"))
             .expires_in(-120),
     );
-    let cookie = cookie_header(&json!({"access_token": token, "refresh_token": "r"}));
+    let cookie = cookie_header(&json!({"access_token": token, "refresh_token": "abcdefgh2345"}));
     let response = app.request(request(Method::GET, "/api/me", &cookie, &[])).await;
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.header("retry-after"), Some("2"));

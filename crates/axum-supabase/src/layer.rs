@@ -167,13 +167,13 @@ where
                 }))
             }
             #[cfg(feature = "cookies")]
-            Found::Cookie(cookies, found) => {
+            Found::Cookie(sessions, found) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let verifier = self.verifier.clone();
                 AuthFuture::verify(Box::pin(async move {
-                    use crate::session::{Authenticated, finish};
-                    match cookies.authenticate(found).await {
+                    use crate::session::{Authenticated, finish, finish_refreshed};
+                    match sessions.authenticate(found).await {
                         Authenticated::Pass {
                             user,
                             access,
@@ -185,7 +185,7 @@ where
                             }
                             let mut response = pass(&mut inner, &verifier, request, Some(user)).await?;
                             crate::session::keep_private(&mut response);
-                            finish(&mut response, cookies);
+                            finish_refreshed(&mut response, cookies, sessions.cookie_name());
                             Ok(response)
                         }
                         Authenticated::Refuse { error, cookies } => {

@@ -109,8 +109,8 @@
 //! - `postgres`: the `db` module, queries under Row Level Security in the caller's
 //!   role, as PostgREST runs them; and sign-out that takes effect at once.
 //! - `cookies`: the `session` module, `@supabase/ssr` session cookies for
-//!   server-rendered apps: read, refreshed through GoTrue once per refresh
-//!   token, written back; a CSRF rule for cookie-authenticated writes.
+//!   server-rendered apps: read, refreshed through GoTrue once per session
+//!   at a time, written back; a CSRF rule for cookie-authenticated writes.
 //! - `testing`: `testing::Token` mints Supabase-shaped tokens, and
 //!   `AuthUser::for_tests` makes a user for handler unit tests.
 //!
@@ -140,6 +140,9 @@ mod layer;
 mod metrics;
 #[cfg(feature = "cookies")]
 pub mod session;
+// Background tasks that restart on a new runtime; only the session sweeper uses it so far.
+#[cfg(feature = "cookies")]
+mod task;
 #[cfg(feature = "testing")]
 mod token;
 mod user;

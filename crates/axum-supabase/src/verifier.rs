@@ -326,15 +326,14 @@ impl SupabaseAuth {
         if token.starts_with("sb_publishable_") || token.starts_with("sb_secret_") {
             return Err(Fault::ApiKey.into());
         }
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Fault::Malformed.into());
-        };
-        if header.is_empty() || payload.is_empty() {
-            return Err(Fault::Malformed.into());
-        }
+        let payload = self.signed_payload(token).await?;
+        let v = validate(payload, &self.inner.rules, now)?;
+        Ok(AuthUser::new(v.sub, v.email, v.role, v.claims))
+    }
+
+    /// The decoded payload of a token whose signature checks out with one of our keys.
+    async fn signed_payload(&self, token: &str) -> Result<Vec<u8>, Fault> {
+        let (header, payload, signature) = segments(token)?;
         let header = JoseHeader::parse(&decode(header).ok_or(Fault::MalformedHeader)?)?;
         let selected = self.key_for(&header).await?;
         let (key, alg) = match &selected {
@@ -345,12 +344,47 @@ impl SupabaseAuth {
         let message = &token[..token.len() - signature.len() - 1];
         match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
             Ok(true) => {}
-            Ok(false) => return Err(Fault::BadSignature.into()),
-            Err(_) => return Err(Fault::MalformedSignature.into()),
+            Ok(false) => return Err(Fault::BadSignature),
+            Err(_) => return Err(Fault::MalformedSignature),
         }
-        let payload = decode(payload).ok_or(Fault::MalformedClaims)?;
-        let v = validate(payload, &self.inner.rules, now)?;
-        Ok(AuthUser::new(v.sub, v.email, v.role, v.claims))
+        decode(payload).ok_or(Fault::MalformedClaims)
+    }
+
+    /// Whose session an expired cookie token belongs to, so that its refresh
+    /// can be bounded per session. `None`: not one to refresh.
+    ///
+    /// A token signed by one of our keys gives its `session_id` (its `sub`
+    /// without one). A token whose key has since left the JWKS cannot be
+    /// checked; `@supabase/ssr` refreshes it on expiry alone, and so do we, if
+    /// it names our issuer, a UUID session and subject, and has expired. Its
+    /// refresh draws on a global budget, and what GoTrue returns is verified
+    /// as usual.
+    #[cfg(feature = "cookies")]
+    pub(crate) async fn expired_session(&self, token: &str, now: i64) -> Option<(uuid::Uuid, bool)> {
+        #[derive(serde::Deserialize)]
+        struct Identity {
+            sub: Option<String>,
+            session_id: Option<String>,
+            exp: Option<f64>,
+            iss: Option<String>,
+        }
+        let uuid = |s: Option<&str>| {
+            s.filter(|s| s.len() == 36)
+                .and_then(|s| uuid::Uuid::try_parse(s).ok())
+        };
+        let (payload, verified) = match self.signed_payload(token).await {
+            Ok(payload) => (payload, true),
+            Err(Fault::UnknownKey) => (decode(segments(token).ok()?.1)?, false),
+            Err(_) => return None,
+        };
+        let id: Identity = serde_json::from_slice(&payload).ok()?;
+        let session = uuid(id.session_id.as_deref());
+        if verified {
+            return Some((session.or(uuid(id.sub.as_deref()))?, true));
+        }
+        let expired = id.exp.is_some_and(|exp| exp < now as f64);
+        let ours = id.iss.is_some_and(|iss| self.inner.rules.issuers.contains(&iss));
+        (expired && ours && uuid(id.sub.as_deref()).is_some()).then_some((session?, false))
     }
 
     /// Pins the algorithm: the header may only name an algorithm we hold a key for,
@@ -390,6 +424,17 @@ impl SupabaseAuth {
             }
             _ => Err(Fault::UnsupportedAlgorithm),
         }
+    }
+}
+
+/// The three segments of a compact JWS, none of the first two empty.
+fn segments(token: &str) -> Result<(&str, &str, &str), Fault> {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(header), Some(payload), Some(signature), None) if !header.is_empty() && !payload.is_empty() => {
+            Ok((header, payload, signature))
+        }
+        _ => Err(Fault::Malformed),
     }
 }
 

@@ -139,6 +139,15 @@ fn join(chunks: &[Option<Cow<'_, str>>], beyond_cap: bool) -> Option<String> {
     Some(joined)
 }
 
+/// Whether a `Set-Cookie` line sets (or deletes) `name` or one of its chunks.
+pub(crate) fn is_family(set_cookie: &[u8], name: &str) -> bool {
+    let Ok(line) = std::str::from_utf8(set_cookie) else {
+        return false;
+    };
+    line.split_once('=')
+        .is_some_and(|(cookie_name, _)| chunk_index(cookie_name.trim(), name).is_some())
+}
+
 enum Part {
     Whole,
     Chunk(usize),

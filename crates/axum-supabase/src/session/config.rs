@@ -321,6 +321,7 @@ impl SessionCookiesBuilder {
         let refresher = Refresher::new(
             &format!("{base}/auth/v1"),
             api_key,
+            SessionSetting::ApiKey.env_var(),
             self.refresh_timeout,
             self.max_refreshes,
         )

@@ -12,11 +12,16 @@
 //!   `Sec-Fetch-Site: same-origin`; otherwise it is 403 `cross_site_request`.
 //! - **Refresh.** When the access token has expired, or expires within 90 s
 //!   (auth-js's margin), the refresh token is exchanged at GoTrue, once per
-//!   refresh token however many requests carry it. The request is served as
+//!   session at a time however many requests carry it, and never more
+//!   than a few times whatever a client pairs with one access token. The request is served as
 //!   the refreshed user and the new cookies are written on the response, with
 //!   `Cache-Control: private, no-store` so no cache shares them.
-//! - **Failures.** GoTrue saying the session is over: the cookies are cleared,
-//!   401. GoTrue down, slow or failing: 503 with `Retry-After`, cookies kept.
+//! - **Failures.** GoTrue saying the session is over (any of the codes its
+//!   refresh grant uses for that, read from either API version's shape): the
+//!   cookies are cleared, 401. GoTrue down, slow, rate-limiting or failing, or
+//!   its gateway refusing the API key: 503 with `Retry-After`, cookies kept.
+//! - **Sign-out.** The handler's deletions are the last `Set-Cookie` lines:
+//!   a session the layer refreshed on the way in is not written back.
 //! - **Caches.** A shared cache may store a response to a request that
 //!   carried cookies, so every cookie-authenticated answer gets
 //!   `Cache-Control: private` (unless the handler set a policy) and `Vary: Cookie`.
@@ -56,7 +61,8 @@ pub use config::{
 
 use crate::{AuthError, AuthLayer, AuthUser, Fault, SupabaseAuth, unix_now};
 use codec::{Jar, StoredSession, WriteOptions};
-use refresh::{KEEP_UNAVAILABLE, Outcome, Refresher};
+use refresh::{KEEP_UNAVAILABLE, Outcome, RefreshKey, Refresher};
+use uuid::Uuid;
 
 /// auth-js's `EXPIRY_MARGIN_MS`: a token this close to `exp` is refreshed.
 pub const REFRESH_MARGIN_SECS: i64 = 90;
@@ -185,10 +191,27 @@ impl SessionCookies {
         } = request;
         let options = self.options(secure);
         // `Some(user)`: valid but near expiry, still usable if GoTrue is down.
-        let still_valid = match auth.verify(&session.access_token).await {
+        let (still_valid, session_key) = match auth.verify(&session.access_token).await {
             Ok(user) if Self::is_fresh(&user, unix_now()) => return pass(user),
-            Ok(user) => Some(user),
-            Err(error) if error.fault() == Fault::Expired => None,
+            Ok(user) => {
+                let id = user
+                    .claims()
+                    .session_id
+                    .as_deref()
+                    .and_then(|s| Uuid::try_parse(s).ok());
+                let key = RefreshKey {
+                    session: id.unwrap_or(user.sub()),
+                    verified: true,
+                };
+                (Some(user), key)
+            }
+            // Expired, or signed by a key since removed from the JWKS.
+            Err(error) if matches!(error.fault(), Fault::Expired | Fault::UnknownKey) => {
+                match auth.expired_session(&session.access_token, unix_now()).await {
+                    Some((session, verified)) => (None, RefreshKey { session, verified }),
+                    None => return refuse(error, Vec::new()),
+                }
+            }
             Err(error) => return refuse(error, Vec::new()),
         };
         let Some(refresh_token) = session.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
@@ -197,7 +220,7 @@ impl SessionCookies {
                 None => refuse(Fault::Expired.into(), Vec::new()),
             };
         };
-        match self.inner.refresher.refresh(refresh_token).await {
+        match self.inner.refresher.refresh(session_key, refresh_token).await {
             Outcome::Refreshed(new) => match auth.verify(&new.access_token).await {
                 Ok(user) => Authenticated::Pass {
                     user,
@@ -212,15 +235,22 @@ impl SessionCookies {
                     refuse(error, Vec::new())
                 }
             },
-            Outcome::Ended => refuse(
+            Outcome::Ended { .. } => refuse(
                 Fault::SessionEnded.into(),
                 codec::clear(&self.inner.name, &names, options),
             ),
-            Outcome::Unavailable => match still_valid {
+            Outcome::Unavailable { retry_after } => match still_valid {
                 Some(user) => pass(user),
-                None => refuse(unavailable_fault(), Vec::new()),
+                None => refuse(unavailable_fault(retry_after), Vec::new()),
             },
         }
+    }
+
+    /// The refresh entries held and about how many bytes they take, for this
+    /// repository's bound tests.
+    #[doc(hidden)]
+    pub fn refresh_memory(&self) -> (usize, usize) {
+        self.inner.refresher.held()
     }
 
     fn options(&self, https: bool) -> WriteOptions {
@@ -243,9 +273,9 @@ fn refuse(error: AuthError, cookies: Vec<HeaderValue>) -> Authenticated {
     Authenticated::Refuse { error, cookies }
 }
 
-pub(crate) fn unavailable_fault() -> AuthError {
+pub(crate) fn unavailable_fault(retry_after: std::time::Duration) -> AuthError {
     Fault::RefreshUnavailable {
-        retry_after_secs: KEEP_UNAVAILABLE.as_secs(),
+        retry_after_secs: retry_after.as_secs().max(1),
     }
     .into()
 }
@@ -259,6 +289,21 @@ pub(crate) fn keep_private(response: &mut Response) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
     }
     headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+}
+
+/// Writes a refreshed session's `cookies` on the handler's `response`,
+/// unless the handler set a cookie of the session family itself (a sign-out
+/// clearing it): `Set-Cookie` lines apply in order, so ours after its would
+/// put the session back.
+pub(crate) fn finish_refreshed(response: &mut Response, cookies: Vec<HeaderValue>, name: &str) {
+    let handler_wrote_session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|line| codec::is_family(line.as_bytes(), name));
+    if !handler_wrote_session {
+        finish(response, cookies);
+    }
 }
 
 /// Writes `cookies` on `response`, and the headers that keep caches from sharing it.

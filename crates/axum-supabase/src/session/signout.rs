@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
-use super::{SessionAccess, SessionCookies, codec, csrf, finish, unavailable_fault};
+use super::{KEEP_UNAVAILABLE, SessionAccess, SessionCookies, codec, csrf, finish, unavailable_fault};
 use crate::Fault;
 use crate::bearer::bearer_token;
 use crate::user::AuthContext;
@@ -54,7 +54,7 @@ impl SessionCookies {
             return auth.reject(Fault::Missing.into());
         };
         if self.inner.refresher.logout(&token, scope).await.is_err() {
-            return auth.reject(unavailable_fault());
+            return auth.reject(unavailable_fault(KEEP_UNAVAILABLE));
         }
         let options = self.options(csrf::is_https(&request));
         let mut response = StatusCode::NO_CONTENT.into_response();

@@ -1,25 +1,43 @@
-//! A test double of GoTrue's (Supabase Auth's) HTTP API: the few endpoints a
-//! cookie session touches, following GoTrue's documented contract. It is not
-//! GoTrue and replaces it nowhere but in tests: GoTrue cannot run on these
-//! machines (no Go toolchain, no container with its image).
+//! A test double of GoTrue's (Supabase Auth's) HTTP API: the endpoints a
+//! cookie session touches. It is not GoTrue and replaces it nowhere but in
+//! tests: GoTrue cannot run on these machines (no Go toolchain, no image).
 //!
-//! - `POST /auth/v1/signup` and `POST /auth/v1/token?grant_type=password`
-//!   sign a user in (any password; sign-up stores `data` as `user_metadata`).
-//! - `POST /auth/v1/token?grant_type=refresh_token` rotates: each refresh
-//!   issues a new refresh token and revokes the old one. A revoked token
-//!   presented again inside the reuse interval gets the session's current
-//!   token; outside it, the session is revoked and the answer is 400
-//!   `refresh_token_already_used`. Unknown tokens get 400 `refresh_token_not_found`,
-//!   and tokens of a signed-out session 400 `session_not_found`, in GoTrue's
-//!   `{code, error_code, msg}` shape.
-//! - `POST /auth/v1/logout?scope=local|global|others` with the access token: 204.
-//! - `GET /auth/v1/user` with the access token: the user.
-//! - Every endpoint wants the project's `apikey` header, as the API gateway does.
+//! It follows GoTrue's source (supabase/auth), not our reading of its docs;
+//! each rule names the file it comes from:
+//! - **Errors** (`internal/api/errors.go` `HandleResponseError`,
+//!   `internal/api/apiversions.go`, `internal/api/apierrors/apierrors.go`):
+//!   a request with `X-Supabase-Api-Version: 2024-01-01` (or a later date)
+//!   gets `{"code":"<error code>","message":…}` and the version echoed on the
+//!   response; without it, `{"code":<status>,"error_code":…,"msg":…}` (plus
+//!   `error_id` on a 5xx). Both set `x-sb-error-code` when there is a code.
+//!   OAuth errors are `{"error":…,"error_description":…}`, always 400, with
+//!   no header.
+//! - **Refresh** (`internal/api/token_refresh.go` `Validate`,
+//!   `internal/tokens/service.go` `RefreshTokenGrant`,
+//!   `internal/models/refresh_token.go`): tokens are 12 characters of
+//!   `[a-z2-7]` (v1); one shorter, or not of that shape, is 400
+//!   `validation_failed`. A refresh revokes the token and issues a child.
+//!   A revoked token that is the parent of the session's active one gets the
+//!   active one back, at any time; another revoked token gets a new child
+//!   inside the reuse interval, and outside it the whole family is revoked and
+//!   the answer is 400 `refresh_token_already_used`. Unknown tokens (a deleted
+//!   session's are deleted with it) get `refresh_token_not_found`; a banned
+//!   user `user_banned`.
+//! - **Logout** (`internal/api/logout.go`, `internal/api/auth.go`
+//!   `requireAuthentication`): `?scope=global` (the default), `local` or
+//!   `others` deletes sessions and answers 204. No bearer token is 401
+//!   `no_authorization`; a bad or expired one 403 `bad_jwt`; a deleted session
+//!   403 `session_not_found`; another scope 400 `validation_failed`.
+//! - **The gateway** in front of GoTrue checks `apikey` (GoTrue itself does
+//!   not): 401 `{"message":"Invalid API key",…}` with no error code, as the
+//!   hosted platform answers (reported in supabase-community/supabase-csharp#108).
+//! - **Rate limits** (`internal/api/apilimiter`): 429 `over_request_rate_limit`,
+//!   with no `Retry-After`; reproduced with the `refresh_error` knob.
 //!
 //! Knobs for tests: a delay before each token answer, a status to fail with,
-//! the access tokens' lifetime, and call counters. Over HTTP too, for the
-//! browser check: `GET /__double/stats`, `POST /__double/knobs`,
-//! `GET /__double/sleep?ms=N`.
+//! a forced refresh error in either shape, the access tokens' lifetime, the
+//! reuse interval, and call counters. Over HTTP too, for the browser check:
+//! `GET /__double/stats`, `POST /__double/knobs`, `GET /__double/sleep?ms=N`.
 
 #![allow(dead_code, reason = "each user of the double takes what it needs")]
 
@@ -28,6 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -38,19 +57,55 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The API version auth-js asks for, and the one GoTrue echoes (`apiversions.go`).
+const API_VERSION: &str = "2024-01-01";
+
+/// The shape an error is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Shape {
+    /// As the request's `X-Supabase-Api-Version` asks (what GoTrue does).
+    AsRequested,
+    /// `{code: <status>, error_code, msg}`, whatever the request asked.
+    Initial,
+    /// `{code: "<error code>", message}`, whatever the request asked.
+    Versioned,
+    /// `{error, error_description}`, 400, no `x-sb-error-code`.
+    OAuth,
+}
+
+/// A refresh error to answer instead of refreshing.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ForcedError {
+    pub(crate) status: u16,
+    /// Empty: an error without a code.
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) shape: Shape,
+    /// Whether `x-sb-error-code` is sent (a proxy may strip it).
+    pub(crate) header: bool,
+    /// A `Retry-After` in seconds: GoTrue sends none, a proxy in front may.
+    #[serde(default)]
+    pub(crate) retry_after: Option<u64>,
+}
+
 /// The knobs, settable between requests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub(crate) struct Knobs {
     /// Milliseconds to wait before answering a token request.
     pub(crate) delay_ms: u64,
-    /// Answer token and logout requests with this status (e.g. 503), if set.
+    /// Answer token and logout requests with this status (e.g. 503) and
+    /// GoTrue's `unexpected_failure`, if set.
     pub(crate) fail_status: Option<u16>,
+    /// Answer refresh requests with this error, if set.
+    pub(crate) refresh_error: Option<ForcedError>,
     /// The lifetime of access tokens issued by sign-in and sign-up.
     pub(crate) sign_in_expires_in: i64,
     /// The lifetime of access tokens issued by a refresh.
     pub(crate) refresh_expires_in: i64,
-    /// GoTrue's `REFRESH_TOKEN_REUSE_INTERVAL`, in seconds.
+    /// GoTrue's `REFRESH_TOKEN_REUSE_INTERVAL`, in seconds: 0 by default in
+    /// `internal/conf/configuration.go`, 10 on hosted projects (and here).
     pub(crate) reuse_interval_secs: u64,
 }
 
@@ -59,6 +114,7 @@ impl Default for Knobs {
         Self {
             delay_ms: 0,
             fail_status: None,
+            refresh_error: None,
             sign_in_expires_in: 3600,
             refresh_expires_in: 3600,
             reuse_interval_secs: 10,
@@ -79,24 +135,63 @@ pub(crate) struct Counters {
     pub(crate) bad_api_key: AtomicU64,
 }
 
+/// A row of `auth.refresh_tokens`.
 struct RefreshToken {
+    /// Increasing, as the table's `id`: the newest unrevoked one is the active one.
+    id: u64,
     session: Uuid,
-    revoked_at: Option<Instant>,
+    parent: Option<String>,
+    revoked: bool,
+    updated_at: Instant,
 }
 
-struct Session {
-    user: Uuid,
-    active: bool,
-    /// The session's one unrevoked refresh token.
-    current: String,
+struct User {
+    json: Value,
+    banned: bool,
 }
 
 #[derive(Default)]
 struct Store {
-    users: HashMap<Uuid, Value>,
+    users: HashMap<Uuid, User>,
     by_email: HashMap<String, Uuid>,
-    sessions: HashMap<Uuid, Session>,
+    /// `auth.sessions`: session id → user id.
+    sessions: HashMap<Uuid, Uuid>,
     refresh: HashMap<String, RefreshToken>,
+    next_id: u64,
+}
+
+impl Store {
+    /// Issues a new refresh token for `session`, child of `parent`.
+    fn issue(&mut self, session: Uuid, parent: Option<&str>) -> String {
+        self.next_id += 1;
+        let token = new_refresh_token();
+        self.refresh.insert(
+            token.clone(),
+            RefreshToken {
+                id: self.next_id,
+                session,
+                parent: parent.map(str::to_owned),
+                revoked: false,
+                updated_at: Instant::now(),
+            },
+        );
+        token
+    }
+
+    /// `FindCurrentlyActiveRefreshToken`: the session's newest unrevoked token.
+    fn active(&self, session: Uuid) -> Option<(&String, &RefreshToken)> {
+        self.refresh
+            .iter()
+            .filter(|(_, t)| t.session == session && !t.revoked)
+            .max_by_key(|(_, t)| t.id)
+    }
+
+    /// Deletes sessions, and their refresh tokens with them (the foreign key cascades).
+    fn delete_sessions(&mut self, doomed: impl Fn(&Uuid, &Uuid) -> bool) {
+        self.sessions.retain(|id, user| !doomed(id, user));
+        let sessions = &self.sessions;
+        self.refresh.retain(|_, t| sessions.contains_key(&t.session));
+    }
 }
 
 /// The double's state: share it with the test that drives it.
@@ -113,6 +208,9 @@ pub(crate) struct GoTrue {
 
 /// A session as GoTrue returns it.
 pub(crate) type SessionJson = Value;
+
+/// A GoTrue error: status, code (empty for none) and message.
+type Refusal = (StatusCode, &'static str, &'static str);
 
 impl GoTrue {
     /// A double that signs with `secret` and wants `api_key`. The issuer is set by [`GoTrue::serve`].
@@ -157,49 +255,56 @@ impl GoTrue {
             Some(id) => *id,
             None => {
                 let id = Uuid::new_v4();
-                let user = json!({
+                let json = json!({
                     "id": id, "aud": "authenticated", "role": "authenticated", "email": email,
                     "app_metadata": {"provider": "email", "providers": ["email"]},
                     "user_metadata": metadata, "created_at": "2026-01-01T00:00:00Z",
                 });
-                store.users.insert(id, user);
+                store.users.insert(id, User { json, banned: false });
                 store.by_email.insert(email.to_owned(), id);
                 id
             }
         };
         let session = Uuid::new_v4();
-        let refresh = new_refresh_token();
-        store.sessions.insert(
-            session,
-            Session {
-                user,
-                active: true,
-                current: refresh.clone(),
-            },
-        );
-        store.refresh.insert(
-            refresh.clone(),
-            RefreshToken {
-                session,
-                revoked_at: None,
-            },
-        );
+        store.sessions.insert(session, user);
+        let refresh = store.issue(session, None);
         self.session_json(&store, session, &refresh, expires_in)
     }
 
-    /// Whether the session of this refresh token is still active.
+    /// Replaces `email`'s `user_metadata`, as `updateUser({ data })` does;
+    /// the next refresh carries it.
+    pub(crate) fn update_metadata(&self, email: &str, metadata: Value) {
+        let mut store = lock(&self.store);
+        if let Some(id) = store.by_email.get(email).copied()
+            && let Some(user) = store.users.get_mut(&id)
+        {
+            user.json["user_metadata"] = metadata;
+        }
+    }
+
+    /// Bans `email`'s user, as an admin would.
+    pub(crate) fn ban(&self, email: &str) {
+        let mut store = lock(&self.store);
+        if let Some(id) = store.by_email.get(email).copied()
+            && let Some(user) = store.users.get_mut(&id)
+        {
+            user.banned = true;
+        }
+    }
+
+    /// Whether the session of this refresh token still exists and the token
+    /// is not in a revoked family.
     pub(crate) fn is_active(&self, refresh_token: &str) -> bool {
         let store = lock(&self.store);
         store
             .refresh
             .get(refresh_token)
-            .and_then(|t| store.sessions.get(&t.session))
-            .is_some_and(|s| s.active)
+            .is_some_and(|t| store.sessions.contains_key(&t.session) && store.active(t.session).is_some())
     }
 
     fn session_json(&self, store: &Store, session: Uuid, refresh: &str, expires_in: i64) -> SessionJson {
-        let user_id = store.sessions.get(&session).map(|s| s.user).unwrap_or_default();
-        let user = store.users.get(&user_id).cloned().unwrap_or(Value::Null);
+        let user_id = store.sessions.get(&session).copied().unwrap_or_default();
+        let user = store.users.get(&user_id).map_or(Value::Null, |u| u.json.clone());
         let issuer = lock(&self.issuer).clone();
         let mut token = Token::user()
             .subject(user_id)
@@ -211,107 +316,151 @@ impl GoTrue {
             token = token.email(email);
         }
         let access_token = token.sign(&self.secret).unwrap_or_default();
-        let now = unix_now();
         json!({
             "access_token": access_token,
             "token_type": "bearer",
             "expires_in": expires_in,
-            "expires_at": now + expires_in,
+            "expires_at": unix_now() + expires_in,
             "refresh_token": refresh,
             "user": user,
         })
     }
 
-    /// GoTrue's refresh grant, with rotation and the reuse interval.
-    /// Refused: GoTrue's status, `error_code` and `msg`.
-    fn refresh(&self, presented: &str) -> Result<SessionJson, (u16, &'static str, &'static str)> {
+    /// `RefreshTokenGrantParams.Validate`, then `Service.RefreshTokenGrant` for v1 tokens.
+    fn refresh(&self, presented: &str) -> Result<SessionJson, Refusal> {
+        const NOT_VALID: Refusal = (
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Refresh token is not valid",
+        );
+        // 12 characters are a v1 token; longer ones would have to parse as v2,
+        // which this double never issues (and random strings never are).
+        if presented.len() != 12
+            || !presented
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(NOT_VALID);
+        }
         let knobs = lock(&self.knobs).clone();
         let mut store = lock(&self.store);
         let Some(token) = store.refresh.get(presented) else {
             return Err((
-                400,
+                StatusCode::BAD_REQUEST,
                 "refresh_token_not_found",
                 "Invalid Refresh Token: Refresh Token Not Found",
             ));
         };
-        let (session_id, revoked_at) = (token.session, token.revoked_at);
-        let Some(session) = store.sessions.get(&session_id).filter(|s| s.active) else {
+        let (session, revoked, updated_at) = (token.session, token.revoked, token.updated_at);
+        let user = store.sessions.get(&session).and_then(|u| store.users.get(u));
+        if user.is_some_and(|u| u.banned) {
             return Err((
-                400,
+                StatusCode::BAD_REQUEST,
+                "user_banned",
+                "Invalid Refresh Token: User Banned",
+            ));
+        }
+        let next = if revoked {
+            let active = store
+                .active(session)
+                .map(|(token, row)| (token.clone(), row.parent.clone()));
+            match active {
+                // The parent of the active token gets the active token, at any time.
+                Some((active, Some(parent))) if parent == presented => active,
+                _ if updated_at.elapsed() < Duration::from_secs(knobs.reuse_interval_secs) => {
+                    store.issue(session, Some(presented))
+                }
+                _ => {
+                    // Reuse outside the interval: the whole family is revoked.
+                    for t in store.refresh.values_mut().filter(|t| t.session == session) {
+                        t.revoked = true;
+                    }
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "refresh_token_already_used",
+                        "Invalid Refresh Token: Already Used",
+                    ));
+                }
+            }
+        } else {
+            if let Some(old) = store.refresh.get_mut(presented) {
+                old.revoked = true;
+                old.updated_at = Instant::now();
+            }
+            store.issue(session, Some(presented))
+        };
+        Ok(self.session_json(&store, session, &next, knobs.refresh_expires_in))
+    }
+
+    /// `requireAuthentication`: the session and user of a valid, unexpired access token.
+    fn caller(&self, headers: &HeaderMap) -> Result<(Option<Uuid>, Uuid), Refusal> {
+        let Some(token) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "no_authorization",
+                "This endpoint requires a valid Bearer token",
+            ));
+        };
+        const BAD_JWT: Refusal = (
+            StatusCode::FORBIDDEN,
+            "bad_jwt",
+            "invalid JWT: unable to parse or verify signature",
+        );
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&["authenticated"]);
+        validation.leeway = 0;
+        let key = jsonwebtoken::DecodingKey::from_secret(&self.secret);
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|_| BAD_JWT)?
+            .claims;
+        let user: Uuid = claims["sub"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or(BAD_JWT)?;
+        let session: Option<Uuid> = claims["session_id"].as_str().and_then(|s| s.parse().ok());
+        let store = lock(&self.store);
+        match store.users.get(&user) {
+            None => {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "user_not_found",
+                    "User from sub claim in JWT does not exist",
+                ));
+            }
+            Some(u) if u.banned => return Err((StatusCode::FORBIDDEN, "user_banned", "User is banned")),
+            Some(_) => {}
+        }
+        if session.is_some_and(|s| !store.sessions.contains_key(&s)) {
+            return Err((
+                StatusCode::FORBIDDEN,
                 "session_not_found",
                 "Session from session_id claim in JWT does not exist",
             ));
-        };
-        let next = match revoked_at {
-            None => {
-                let next = new_refresh_token();
-                store.refresh.insert(
-                    next.clone(),
-                    RefreshToken {
-                        session: session_id,
-                        revoked_at: None,
-                    },
-                );
-                if let Some(old) = store.refresh.get_mut(presented) {
-                    old.revoked_at = Some(Instant::now());
-                }
-                if let Some(session) = store.sessions.get_mut(&session_id) {
-                    session.current = next.clone();
-                }
-                next
-            }
-            Some(at) if at.elapsed() < Duration::from_secs(knobs.reuse_interval_secs) => {
-                session.current.clone()
-            }
-            Some(_) => {
-                if let Some(session) = store.sessions.get_mut(&session_id) {
-                    session.active = false;
-                }
+        }
+        Ok((session, user))
+    }
+
+    fn logout(&self, headers: &HeaderMap, scope: &str) -> Result<(), Refusal> {
+        let (session, user) = self.caller(headers)?;
+        let mut store = lock(&self.store);
+        // Without a session_id claim, every scope falls back to global.
+        match (scope, session) {
+            ("global" | "", _) | (_, None) => store.delete_sessions(|_, u| *u == user),
+            ("local", Some(session)) => store.delete_sessions(|id, _| *id == session),
+            ("others", Some(session)) => store.delete_sessions(|id, u| *u == user && *id != session),
+            _ => {
                 return Err((
-                    400,
-                    "refresh_token_already_used",
-                    "Invalid Refresh Token: Already Used",
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    "Unsupported logout scope",
                 ));
             }
-        };
-        Ok(self.session_json(&store, session_id, &next, knobs.refresh_expires_in))
-    }
-
-    /// The session and user of a verified access token.
-    fn caller(&self, headers: &HeaderMap) -> Option<(Uuid, Uuid)> {
-        let token = headers
-            .get(header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-        validation.set_audience(&["authenticated"]);
-        validation.validate_exp = false;
-        let key = jsonwebtoken::DecodingKey::from_secret(&self.secret);
-        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .ok()?
-            .claims;
-        let session = claims["session_id"].as_str()?.parse().ok()?;
-        let user = claims["sub"].as_str()?.parse().ok()?;
-        Some((session, user))
-    }
-
-    fn logout(&self, headers: &HeaderMap, scope: &str) -> StatusCode {
-        let Some((session, user)) = self.caller(headers) else {
-            return StatusCode::UNAUTHORIZED;
-        };
-        let mut store = lock(&self.store);
-        for (id, s) in &mut store.sessions {
-            let hit = match scope {
-                "global" => s.user == user,
-                "others" => s.user == user && *id != session,
-                _ => *id == session,
-            };
-            if hit {
-                s.active = false;
-            }
         }
-        StatusCode::NO_CONTENT
+        Ok(())
     }
 }
 
@@ -325,14 +474,71 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
+/// `crypto.SecureAlphanumeric(12)`: 12 characters of lowercase base32.
 fn new_refresh_token() -> String {
-    Uuid::new_v4().simple().to_string()[..12].to_owned()
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    Uuid::new_v4().as_bytes()[..12]
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+        .collect()
 }
 
-fn gotrue_error(status: u16, code: &str, msg: &str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({"code": status.as_u16(), "error_code": code, "msg": msg});
-    (status, Json(body)).into_response()
+/// Whether the request asked for API version 2024-01-01 or later
+/// (`DetermineClosestAPIVersion`: a `YYYY-MM-DD` date; anything else is the initial version).
+fn asks_versioned(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-supabase-api-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.len() == 10 && v.as_bytes()[4] == b'-' && v.as_bytes()[7] == b'-' && v >= API_VERSION
+        })
+}
+
+/// `HandleResponseError` for an `HTTPError`, in the shape the request asked for.
+fn gotrue_error(request: &HeaderMap, status: StatusCode, code: &str, msg: &str) -> Response {
+    let shape = if asks_versioned(request) {
+        Shape::Versioned
+    } else {
+        Shape::Initial
+    };
+    write_error(shape, true, status, code, msg)
+}
+
+fn write_error(shape: Shape, header: bool, status: StatusCode, code: &str, msg: &str) -> Response {
+    // An empty code is filled in after the header is decided (`errors.go`).
+    let filled = match code {
+        "" if status.is_server_error() => "unexpected_failure",
+        "" => "unknown",
+        code => code,
+    };
+    let (status, body, versioned) = match shape {
+        Shape::OAuth => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": code, "error_description": msg}),
+            false,
+        ),
+        Shape::Versioned | Shape::AsRequested => (status, json!({"code": filled, "message": msg}), true),
+        Shape::Initial => {
+            let mut body = json!({"code": status.as_u16(), "error_code": filled, "msg": msg});
+            if status.is_server_error() {
+                body["error_id"] = json!(Uuid::new_v4());
+            }
+            (status, body, false)
+        }
+    };
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if versioned {
+        headers.insert("x-supabase-api-version", HeaderValue::from_static(API_VERSION));
+    }
+    if header
+        && shape != Shape::OAuth
+        && !code.is_empty()
+        && let Ok(code) = HeaderValue::from_str(code)
+    {
+        headers.insert("x-sb-error-code", code);
+    }
+    response
 }
 
 type Shared = State<Arc<GoTrue>>;
@@ -372,22 +578,27 @@ async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> 
     response
 }
 
-/// The gateway's check, and the knobs every token answer goes through.
+/// The gateway's key check, and the knobs every token and logout answer goes through.
 async fn gate(gotrue: &GoTrue, headers: &HeaderMap) -> Result<(), Response> {
     if headers.get("apikey").and_then(|v| v.to_str().ok()) != Some(gotrue.api_key.as_str()) {
         gotrue.counters.bad_api_key.fetch_add(1, Ordering::SeqCst);
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "Invalid API key"})),
-        )
-            .into_response());
+        let body = json!({
+            "message": "Invalid API key",
+            "hint": "Double check your Supabase `anon` or `service_role` API key."
+        });
+        return Err((StatusCode::UNAUTHORIZED, Json(body)).into_response());
     }
     let knobs = lock(&gotrue.knobs).clone();
     if knobs.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.delay_ms)).await;
     }
-    match knobs.fail_status {
-        Some(status) => Err(gotrue_error(status, "unexpected_failure", "failure knob")),
+    match knobs.fail_status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        Some(status) => Err(gotrue_error(
+            headers,
+            status,
+            "unexpected_failure",
+            "failure knob",
+        )),
         None => Ok(()),
     }
 }
@@ -399,7 +610,19 @@ fn param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
-async fn token(State(gotrue): Shared, uri: Uri, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+/// `retrieveRequestParams`: the JSON body, or 400 `bad_json`.
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(body).map_err(|_| {
+        Box::new(gotrue_error(
+            headers,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "Could not parse request body as JSON",
+        ))
+    })
+}
+
+async fn token(State(gotrue): Shared, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let grant = param(&uri, "grant_type").unwrap_or("");
     if grant == "refresh_token" {
         gotrue.counters.refresh.fetch_add(1, Ordering::SeqCst);
@@ -407,36 +630,75 @@ async fn token(State(gotrue): Shared, uri: Uri, headers: HeaderMap, Json(body): 
     if let Err(response) = gate(&gotrue, &headers).await {
         return response;
     }
+    let body = match json_body(&headers, &body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
     match grant {
-        "refresh_token" => match body["refresh_token"].as_str() {
-            Some(presented) => match gotrue.refresh(presented) {
+        "refresh_token" => {
+            let forced = lock(&gotrue.knobs).refresh_error.clone();
+            if let Some(e) = forced {
+                let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let shape = match e.shape {
+                    Shape::AsRequested if asks_versioned(&headers) => Shape::Versioned,
+                    Shape::AsRequested => Shape::Initial,
+                    other => other,
+                };
+                let mut response = write_error(shape, e.header, status, &e.code, &e.message);
+                if let Some(secs) = e.retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                return response;
+            }
+            let presented = body["refresh_token"].as_str().unwrap_or("");
+            match gotrue.refresh(presented) {
                 Ok(session) => Json(session).into_response(),
-                Err((status, code, msg)) => gotrue_error(status, code, msg),
-            },
-            None => gotrue_error(400, "validation_failed", "refresh_token required"),
-        },
+                Err((status, code, msg)) => gotrue_error(&headers, status, code, msg),
+            }
+        }
         "password" => {
             gotrue.counters.sign_in.fetch_add(1, Ordering::SeqCst);
             match body["email"].as_str() {
                 Some(email) => Json(gotrue.sign_in(email, json!({}))).into_response(),
-                None => gotrue_error(400, "validation_failed", "email required"),
+                None => gotrue_error(
+                    &headers,
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    "email required",
+                ),
             }
         }
-        _ => gotrue_error(400, "validation_failed", "unsupported grant_type"),
+        _ => gotrue_error(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "invalid_credentials",
+            "unsupported_grant_type",
+        ),
     }
 }
 
-async fn signup(State(gotrue): Shared, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn signup(State(gotrue): Shared, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(response) = gate(&gotrue, &headers).await {
         return response;
     }
+    let body = match json_body(&headers, &body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
     gotrue.counters.sign_in.fetch_add(1, Ordering::SeqCst);
     match body["email"].as_str() {
         Some(email) => {
             let metadata = body.get("data").cloned().unwrap_or_else(|| json!({}));
             Json(gotrue.sign_in(email, metadata)).into_response()
         }
-        None => gotrue_error(400, "validation_failed", "email required"),
+        None => gotrue_error(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "email required",
+        ),
     }
 }
 
@@ -445,19 +707,22 @@ async fn logout(State(gotrue): Shared, uri: Uri, headers: HeaderMap) -> Response
     if let Err(response) = gate(&gotrue, &headers).await {
         return response;
     }
-    gotrue
-        .logout(&headers, param(&uri, "scope").unwrap_or("global"))
-        .into_response()
+    match gotrue.logout(&headers, param(&uri, "scope").unwrap_or("")) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err((status, code, msg)) => gotrue_error(&headers, status, code, msg),
+    }
 }
 
 async fn user(State(gotrue): Shared, headers: HeaderMap) -> Response {
-    let Some((_, user)) = gotrue.caller(&headers) else {
-        return gotrue_error(401, "bad_jwt", "invalid JWT");
-    };
-    let user = lock(&gotrue.store).users.get(&user).cloned();
-    match user {
-        Some(user) => Json(user).into_response(),
-        None => gotrue_error(404, "user_not_found", "User not found"),
+    if let Err(response) = gate(&gotrue, &headers).await {
+        return response;
+    }
+    match gotrue.caller(&headers) {
+        Ok((_, user)) => {
+            let user = lock(&gotrue.store).users.get(&user).map(|u| u.json.clone());
+            Json(user).into_response()
+        }
+        Err((status, code, msg)) => gotrue_error(&headers, status, code, msg),
     }
 }
 

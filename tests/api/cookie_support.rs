@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, header};
 use axum_supabase::session::SessionCookies;
 use axum_supabase_auth::config::Config;
+use axum_supabase_auth::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -23,6 +24,7 @@ pub struct CookieApp {
     pub app: TestApp,
     pub gotrue: Arc<GoTrue>,
     pub url: String,
+    pub state: AppState,
 }
 
 /// The app with `SESSION_COOKIES=on` semantics, its project URL the double's.
@@ -37,8 +39,13 @@ pub async fn cookie_app_with(
     let gotrue = GoTrue::new(secret.as_bytes(), API_KEY);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = gotrue.serve(listener).await.unwrap();
-    let app = app_for(&url, &secret, change);
-    CookieApp { app, gotrue, url }
+    let (app, state) = app_and_state(&url, &secret, change, |_| {});
+    CookieApp {
+        app,
+        gotrue,
+        url,
+        state,
+    }
 }
 
 /// The app for a project at `url` (which may be a double, or nothing at all).
@@ -57,6 +64,16 @@ pub fn app_with_config(
     change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
     last: impl FnOnce(&mut Config),
 ) -> TestApp {
+    app_and_state(url, secret, change, last).0
+}
+
+/// [`app_with_config`], and the state it serves, to look inside.
+pub fn app_and_state(
+    url: &str,
+    secret: &str,
+    change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
+    last: impl FnOnce(&mut Config),
+) -> (TestApp, AppState) {
     let mut config = Config::for_tests(secret);
     config.auth.project_url(url);
     config.cors_allowed_origins = vec![ALLOWED.parse().unwrap()];
@@ -65,7 +82,10 @@ pub fn app_with_config(
     change(&mut sessions);
     config.sessions = Some(sessions);
     last(&mut config);
-    TestApp::from_config(config, secret.to_owned())
+    let state = AppState::new(&config).unwrap();
+    state.verifier.start();
+    let router = axum_supabase_auth::startup::app_with_state(state.clone(), &config);
+    (TestApp::from_router(config, secret.to_owned(), router), state)
 }
 
 /// The `Cookie` header `@supabase/ssr` sends for `session`: one cookie, or
@@ -162,4 +182,69 @@ pub fn assert_no_store(response: &TestResponse) {
     );
     assert_eq!(response.header("expires"), Some("0"));
     assert_eq!(response.header("pragma"), Some("no-cache"));
+}
+
+/// A browser's cookie jar: the cookies a request sent, then every
+/// `Set-Cookie` applied in order (an empty value or `Max-Age=0` deletes).
+#[derive(Debug, Clone, Default)]
+pub struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    /// The jar that sent `cookie` (a `Cookie` header's value).
+    pub fn from_header(cookie: &str) -> Self {
+        Self(
+            cookie
+                .split("; ")
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// Applies the response's `Set-Cookie` lines in order.
+    pub fn apply(&mut self, response: &TestResponse) -> &mut Self {
+        for line in set_cookies(&response.headers) {
+            let mut parts = line.split(';').map(str::trim);
+            let (name, value) = parts.next().unwrap().split_once('=').unwrap();
+            let deleted = value.is_empty() || parts.any(|p| p.eq_ignore_ascii_case("max-age=0"));
+            if deleted {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        self
+    }
+
+    /// The names of the session family held.
+    pub fn session_names(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .map(String::as_str)
+            .filter(|n| *n == NAME || n.strip_prefix(NAME).is_some_and(|rest| rest.starts_with('.')))
+            .collect()
+    }
+
+    /// The session the jar holds, read as `@supabase/ssr` reads it: the whole
+    /// cookie, or else the chunks `.0`, `.1`, … up to the first gap.
+    pub fn session(&self) -> Option<Value> {
+        let value = match self.0.get(NAME) {
+            Some(whole) => whole.clone(),
+            None => (0..)
+                .map_while(|i| self.0.get(&format!("{NAME}.{i}")))
+                .map(String::as_str)
+                .collect::<String>(),
+        };
+        let json = URL_SAFE_NO_PAD.decode(value.strip_prefix("base64-")?).ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    /// The `Cookie` header this jar sends.
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }

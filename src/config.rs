@@ -13,7 +13,7 @@ use axum_supabase::db::DatabaseBuilder;
 use axum_supabase::session::SessionCookiesBuilder;
 use axum_supabase::{BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, SupabaseAuth, SupabaseAuthBuilder};
 
-use crate::server::ServeOptions;
+use crate::server::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServeOptions};
 
 /// The default cap on requests handled at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -193,9 +193,21 @@ impl Config {
                 .filter(|n| (1..=1_000_000).contains(n))
                 .ok_or_else(|| invalid(var, "must be a whole number from 1 to 1000000")),
         };
+        let secs = |var: &'static str, default: Duration, max: u64| match get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .map(Duration::from_secs)
+                .ok_or_else(|| invalid(var, format!("must be a whole number of seconds from 1 to {max}"))),
+        };
         let serve = ServeOptions {
             max_connections: count("MAX_CONNECTIONS", 4096)?,
             max_header_bytes,
+            header_read_timeout: secs("HEADER_TIMEOUT_SECS", DEFAULT_HEADER_TIMEOUT, 60)?,
+            idle_timeout: secs("IDLE_TIMEOUT_SECS", DEFAULT_IDLE_TIMEOUT, 3600)?,
             ..ServeOptions::default()
         };
         let max_in_flight = count("MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;

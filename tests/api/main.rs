@@ -9,6 +9,7 @@ mod binary;
 mod cache;
 mod config;
 mod conformance;
+mod connections;
 mod cookie_support;
 mod cookies;
 mod cookies_csrf;

@@ -101,12 +101,14 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     );
 }
 
-fn slow_router(delay: Duration) -> axum::Router {
+/// A route that takes `delay`, and tells `entered` when a request has reached it.
+fn slow_router(delay: Duration, entered: std::sync::Arc<tokio::sync::Notify>) -> axum::Router {
     let app = TestApp::new();
     axum_supabase_auth::startup::with_middleware(
         axum::Router::new().route(
             "/slow",
             axum::routing::get(move || async move {
+                entered.notify_one();
                 tokio::time::sleep(delay).await;
                 "done"
             }),
@@ -117,9 +119,11 @@ fn slow_router(delay: Duration) -> axum::Router {
 
 #[tokio::test]
 async fn in_flight_requests_finish_after_shutdown_begins() {
-    let mut server = start(slow_router(Duration::from_millis(400)), Duration::from_secs(5)).await;
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let router = slow_router(Duration::from_millis(400), entered.clone());
+    let mut server = start(router, Duration::from_secs(5)).await;
     let request = tokio::spawn(raw_get(server.addr, "/slow", None));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    entered.notified().await;
     server.shut_down();
     let (status, body) = request.await.unwrap();
     assert_eq!(status, 200);
@@ -129,9 +133,11 @@ async fn in_flight_requests_finish_after_shutdown_begins() {
 
 #[tokio::test]
 async fn shutdown_gives_up_on_stragglers_after_the_grace_period() {
-    let mut server = start(slow_router(Duration::from_secs(600)), Duration::from_millis(300)).await;
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let router = slow_router(Duration::from_secs(600), entered.clone());
+    let mut server = start(router, Duration::from_millis(300)).await;
     let _straggler = tokio::spawn(raw_get(server.addr, "/slow", None));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    entered.notified().await;
     let started = std::time::Instant::now();
     server.shut_down();
     server.finished().await.unwrap();

@@ -21,10 +21,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(false)?;
     let state = AppState::new(&config)?;
     state.verifier.start();
-    let db = state.db.clone();
     let mut router = routes::router(state, false).merge(twin::router());
-    if let Some(db) = db {
-        router = router.merge(unscoped::router(db));
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let pool_size = std::env::var("DB_POOL_SIZE")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10);
+        router = router.merge(unscoped::router(&url, pool_size)?);
     }
     let app = startup::with_middleware(router, &config);
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;

@@ -12,7 +12,7 @@ use crate::config::{Config, MetricsEndpoint};
 use crate::state::AppState;
 use crate::{routes, startup, telemetry};
 use axum_supabase::SupabaseAuth;
-use axum_supabase::testing::Token;
+use secrecy::ExposeSecret;
 
 /// An Axum API that verifies Supabase Auth access tokens.
 #[derive(Debug, Parser)]
@@ -141,18 +141,36 @@ fn load_config(dev: bool) -> Result<Config, ExitCode> {
     })
 }
 
-/// A user token for the configured issuer and (first) audience, not yet signed.
-fn config_token(auth: &SupabaseAuth) -> Option<Token> {
-    let issuer = auth.issuers().first()?;
-    let audience = auth.audiences().first()?;
-    Some(Token::user().issuer(issuer).audience(audience.as_str()))
+/// Signs `minted` for the configured issuer and (first) audience with the HS256 secret.
+fn sign(config: &Config, auth: &SupabaseAuth, minted: &crate::mint::Minted) -> Result<String, &'static str> {
+    let (Some(issuer), Some(audience)) = (auth.issuers().first(), auth.audiences().first()) else {
+        return Err("JWT_ISSUER or JWT_AUDIENCE lists nothing");
+    };
+    let Some(secret) = &config.jwt_secret else {
+        return Err("SUPABASE_JWT_SECRET is not set: mint signs with the HS256 secret");
+    };
+    let secret = secret.expose_secret().as_bytes();
+    crate::mint::sign(minted, issuer, audience, secret, axum_supabase_now()).map_err(|_| "signing failed")
+}
+
+/// Seconds since the Unix epoch.
+fn axum_supabase_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn dev_token(config: &Config, auth: &SupabaseAuth) -> Option<String> {
-    config_token(auth)?
-        .email("dev@example.com")
-        .sign(config.auth.jwt_secret_bytes()?)
-        .ok()
+    let minted = crate::mint::Minted {
+        sub: Uuid::new_v4(),
+        email: Some("dev@example.com".to_owned()),
+        role: "authenticated".to_owned(),
+        ttl: 3600,
+        aal: "aal1".to_owned(),
+        anonymous: false,
+        claims: Vec::new(),
+    };
+    sign(config, auth, &minted).ok()
 }
 
 fn serve(dev: bool) -> ExitCode {
@@ -319,33 +337,23 @@ fn mint(args: MintArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some(token) = config_token(&auth) else {
-        eprintln!("error: JWT_ISSUER or JWT_AUDIENCE lists nothing");
-        return ExitCode::from(2);
+    let minted = crate::mint::Minted {
+        sub: args.sub.unwrap_or_else(Uuid::new_v4),
+        email: args.email,
+        role: args.role,
+        ttl: args.ttl,
+        aal: args.aal,
+        anonymous: args.anonymous,
+        claims: Vec::new(),
     };
-    let mut token = token
-        .role(&args.role)
-        .expires_in(args.ttl)
-        .aal(&args.aal)
-        .anonymous(args.anonymous);
-    if let Some(sub) = args.sub {
-        token = token.subject(sub);
-    }
-    if let Some(email) = &args.email {
-        token = token.email(email);
-    }
-    let Some(secret) = config.auth.jwt_secret_bytes() else {
-        eprintln!("error: SUPABASE_JWT_SECRET is not set: mint signs with the HS256 secret");
-        return ExitCode::from(2);
-    };
-    match token.sign(secret) {
+    match sign(&config, &auth, &minted) {
         Ok(t) => {
             println!("{t}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: signing failed: {e}");
-            ExitCode::FAILURE
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, Uri};
 use axum_supabase::db::DatabaseBuilder;
 use axum_supabase::session::SessionCookiesBuilder;
 use axum_supabase::{BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, SupabaseAuth, SupabaseAuthBuilder};
+use secrecy::SecretString;
 
 use crate::server::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServeOptions};
 
@@ -49,6 +50,8 @@ pub struct Config {
     pub database: Option<DatabaseBuilder>,
     /// `@supabase/ssr` cookie sessions (`SESSION_COOKIES=on`); `None`: bearer tokens only.
     pub sessions: Option<SessionCookiesBuilder>,
+    /// The HS256 secret, for `mint` and the dev-mode hint (the verifier holds its own copy).
+    pub jwt_secret: Option<SecretString>,
 }
 
 /// Where `/metrics` is served (`METRICS_BIND_ADDR`).
@@ -139,9 +142,9 @@ impl Config {
     /// Reads configuration through `lookup`, so tests never touch the process environment.
     pub fn from_lookup(dev: bool, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let mut auth = SupabaseAuthBuilder::from_lookup(|name| {
-            get(name).or_else(|| if dev { dev_default(name) } else { None })
-        })?;
+        let auth_var = |name: &str| get(name).or_else(|| if dev { dev_default(name) } else { None });
+        let mut auth = SupabaseAuthBuilder::from_lookup(auth_var)?;
+        let jwt_secret = auth_var("SUPABASE_JWT_SECRET").map(|s| SecretString::from(s.trim().to_owned()));
         let bind_addr = bind_addr(get("BIND_ADDR"), get("PORT"), dev)?;
         let max_header_bytes = match get("MAX_HEADER_BYTES") {
             None => ServeOptions::default().max_header_bytes,
@@ -254,6 +257,7 @@ impl Config {
             max_in_flight,
             metrics,
             dev_mode: dev,
+            jwt_secret,
         })
     }
 
@@ -277,6 +281,7 @@ impl Config {
             dev_mode: false,
             database: None,
             sessions: None,
+            jwt_secret: Some(SecretString::from(secret.to_owned())),
         }
     }
 }

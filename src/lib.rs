@@ -18,6 +18,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod migrate;
+pub mod mint;
 pub mod routes;
 pub mod server;
 pub mod startup;

@@ -277,3 +277,27 @@ fn bad_cookie_session_settings_exit_2_naming_the_variable_and_never_the_key() {
         assert_serve_refuses(&vars, var, reason);
     }
 }
+
+/// The production build turns on none of the library's test kit or hooks:
+/// `AuthUser::for_tests` and the raw secret accessor never ship. Only the
+/// dev-dependencies (tests, benches, examples) enable `testing` and `internals`.
+#[test]
+fn the_binary_is_built_without_the_test_kit() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args(["tree", "--offline", "--locked", "-p", "axum-supabase-auth"])
+        .args(["-e", "normal,features", "-i", "axum-supabase", "--prefix", "none"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(tree.contains("feature \"postgres\""), "{tree}");
+    for kit in ["testing", "internals"] {
+        assert!(!tree.contains(&format!("feature \"{kit}\"")), "{kit} in:\n{tree}");
+    }
+}

@@ -289,10 +289,10 @@ async fn conditional_requests_use_the_etag() {
     let app = JwksApp::new(server.config(), false);
     app.ready().await;
     let jwks = app.state.verifier.jwks().unwrap();
-    let generation = jwks.generation();
+    let generation = jwks.key_generation();
     jwks.refresh_now().await.unwrap();
     assert_eq!(server.not_modified(), 1);
-    assert_eq!(jwks.generation(), generation, "304 keeps the same key set");
+    assert_eq!(jwks.key_generation(), generation, "304 keeps the same key set");
     assert_eq!(me(&app, &ec.sign(&user(), "k")).await.status, StatusCode::OK);
 }
 

@@ -20,6 +20,14 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 32 * 1024;
 
 /// Returns the bearer token, `None` if no credentials were sent, or the fault.
 /// Tokens longer than `max_len` are refused before any other work.
+#[cfg_attr(
+    not(feature = "internals"),
+    allow(
+        unreachable_pub,
+        dead_code,
+        reason = "re-exported for the fuzz targets with `internals`; sign-out uses it with `cookies`"
+    )
+)]
 pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
     // Visible ASCII is valid UTF-8, so the conversion cannot fail.
     bearer_bytes(headers, max_len)?

@@ -286,9 +286,15 @@ impl JwksCache {
 
     /// Changes whenever a fetched key set differs from the one before (rotation,
     /// revocation); a refresh that returns the same keys leaves it as it is.
-    #[doc(hidden)]
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// [`generation`](Self::generation), for this repository's tests (feature `internals`).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn key_generation(&self) -> u64 {
+        self.generation()
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -569,7 +575,8 @@ fn rsa_bits(n: &str) -> Option<usize> {
     Some((bytes.len() - start - 1) * 8 + (8 - first.leading_zeros() as usize))
 }
 
-/// The kids [`parse_jwks`] keeps from `body`: for the fuzz target.
+/// The kids [`parse_jwks`] keeps from `body`: for the fuzz target (feature `internals`).
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn jwks_kids(body: &[u8]) -> Result<Vec<String>, FetchError> {
     parse_jwks(body).map(|keys| keys.into_keys().collect())

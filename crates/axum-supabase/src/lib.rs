@@ -170,13 +170,12 @@ pub mod testing {
     pub use crate::token::Token;
 }
 
-/// Internals for this repository's fuzz targets and benches. Not part of the
-/// API: anything here may change in any release.
+/// Internals for this repository's fuzz targets, benches and tests (feature
+/// `internals`). Not part of the API: anything here may change in any release.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bearer::bearer_token;
-    #[cfg(feature = "postgres")]
-    pub use crate::db::unscoped_text_for_bench;
     #[cfg(feature = "jwks")]
     pub use crate::jwks::jwks_kids;
     #[cfg(feature = "cookies")]

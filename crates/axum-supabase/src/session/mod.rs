@@ -52,7 +52,7 @@ mod signout;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
 pub use config::{
@@ -247,7 +247,8 @@ impl SessionCookies {
     }
 
     /// The refresh entries held and about how many bytes they take, for this
-    /// repository's bound tests.
+    /// repository's bound tests (feature `internals`).
+    #[cfg(feature = "internals")]
     #[doc(hidden)]
     pub fn refresh_memory(&self) -> (usize, usize) {
         self.inner.refresher.held()
@@ -322,14 +323,16 @@ pub(crate) fn finish(response: &mut Response, cookies: Vec<HeaderValue>) {
 
 /// The cookie-session reader, for this repository's fuzz target: the access
 /// and refresh tokens of the session in `headers`, if one decodes.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
-pub fn fuzz_read(headers: &HeaderMap, name: &str) -> Option<(String, Option<String>)> {
+pub fn fuzz_read(headers: &axum::http::HeaderMap, name: &str) -> Option<(String, Option<String>)> {
     codec::read(headers, name)
         .session
         .map(|s| (s.access_token, s.refresh_token))
 }
 
 /// The cookie-session writer, for this repository's fuzz target.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn fuzz_write(name: &str, session_json: &str) -> Vec<HeaderValue> {
     let options = WriteOptions {

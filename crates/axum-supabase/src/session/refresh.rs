@@ -327,6 +327,7 @@ impl Refresher {
 
     /// The entries held, and about how many bytes they take (keys, tokens,
     /// refreshed sessions), for the repository's bound tests.
+    #[cfg(feature = "internals")]
     pub(crate) fn held(&self) -> (usize, usize) {
         let state = lock(&self.state);
         let bytes = state

@@ -428,3 +428,83 @@ async fn database_logs_hold_no_token_no_password_and_no_row_data() {
         assert!(!logs.contains(secret), "{secret:?} is in the logs");
     }
 }
+
+/// The p99 of `latencies`.
+fn p99(mut latencies: Vec<std::time::Duration>) -> std::time::Duration {
+    latencies.sort();
+    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
+}
+
+/// 200 `/api/todos` reads from 8 concurrent clients, and their latencies.
+async fn todo_reads(router: &axum::Router, token: &str) -> Vec<std::time::Duration> {
+    let clients = (0..8).map(|_| {
+        let (router, token) = (router.clone(), token.to_owned());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for _ in 0..25 {
+                let started = std::time::Instant::now();
+                let r = send_to(&router, Method::GET, "/api/todos", Some(&token), None).await;
+                assert_eq!(r.status, 200, "{}", r.text());
+                latencies.push(started.elapsed());
+            }
+            latencies
+        })
+    });
+    let mut all = Vec::new();
+    for client in clients.collect::<Vec<_>>() {
+        all.extend(client.await.unwrap());
+    }
+    all
+}
+
+/// `/readyz` is public: a flood of probes must not take the pool from real
+/// requests. 500 concurrent probes send one ping (the answer is kept for a
+/// second, one ping at a time), and `/api/todos`, on a pool of ONE connection,
+/// keeps its p99 within 2x (plus 20 ms of scheduler noise) of its p99 beside
+/// 500 `/healthz` calls, which cost the same CPU and touch no database.
+/// Uncached, 500 pings would queue every read behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_readiness_probes_takes_one_connection_at_most() {
+    use axum_supabase_auth::state::AppState;
+    let db = TestDb::new().await;
+    let secret = crate::helpers::random_secret();
+    let mut config = axum_supabase_auth::config::Config::for_tests(&secret);
+    let mut b = axum_supabase::db::Database::builder(&db.server_url());
+    b.pool_size(1);
+    config.database = Some(b);
+    let state = AppState::new(&config).unwrap();
+    let router = axum_supabase_auth::startup::app_with_state(state.clone(), &config);
+    let app = TestApp::from_router(config, secret, router.clone());
+    let u = user(&app);
+    create(&app, &u, "one", true).await;
+    let pool = state.db.as_ref().unwrap();
+    // The same reads beside a flood of `path`, and the pings it cost.
+    let beside = |path: &'static str| {
+        let (router, token) = (router.clone(), u.token.clone());
+        async move {
+            let before = pool.pings_sent();
+            let flood: Vec<_> = (0..500)
+                .map(|_| {
+                    let router = router.clone();
+                    tokio::spawn(async move { send_to(&router, Method::GET, path, None, None).await.status })
+                })
+                .collect();
+            let latency = p99(todo_reads(&router, &token).await);
+            for call in flood {
+                assert_eq!(call.await.unwrap(), 200, "{path}");
+            }
+            (latency, pool.pings_sent() - before)
+        }
+    };
+    let quiet = p99(todo_reads(&router, &u.token).await);
+    let (control, _) = beside("/healthz").await;
+    let (flooded, pings) = beside("/readyz").await;
+    eprintln!(
+        "/api/todos p99: {quiet:?} quiet, {control:?} beside 500 /healthz, {flooded:?} beside 500 /readyz; {pings} pings"
+    );
+    assert!(pings <= 2, "{pings} pings for 500 probes");
+    assert!(
+        flooded <= control * 2 + std::time::Duration::from_millis(20),
+        "p99 {flooded:?} beside the probes, {control:?} beside /healthz"
+    );
+}

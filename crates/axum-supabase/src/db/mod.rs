@@ -93,7 +93,37 @@ struct Inner {
     session_ttl: Duration,
     /// `user@host:port/database`, for `Debug`; never the password.
     target: String,
+    ready: Readiness,
 }
+
+/// What readiness probes share: the last ping, and the one in flight.
+#[derive(Default)]
+struct Readiness {
+    /// The last ping's time and outcome.
+    last: std::sync::Mutex<Option<(Instant, bool)>>,
+    /// Whether the last ping succeeded.
+    last_ok: std::sync::atomic::AtomicBool,
+    in_flight: std::sync::atomic::AtomicBool,
+    /// Woken when a ping ends.
+    done: tokio::sync::Notify,
+    /// Pings sent to the database, for this repository's tests.
+    pings_sent: std::sync::atomic::AtomicU64,
+}
+
+/// Ends a ping's flight however the ping ends (its caller may go away).
+struct PingFlight<'a>(&'a Readiness);
+
+impl Drop for PingFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.0.done.notify_waiters();
+    }
+}
+
+/// How long a ping's outcome answers readiness probes.
+const PING_TTL: Duration = Duration::from_secs(1);
 
 /// Pool occupancy, for readiness and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -165,6 +195,10 @@ impl Database {
                 sessions: quick_cache::sync::Cache::new(10_000),
                 session_ttl: b.session_cache_ttl,
                 target,
+                ready: Readiness {
+                    last_ok: std::sync::atomic::AtomicBool::new(true),
+                    ..Readiness::default()
+                },
             }),
         })
     }
@@ -196,9 +230,56 @@ impl Database {
         }
     }
 
-    /// One `select 1` on a pooled connection, within the acquire timeout:
-    /// for readiness probes.
+    /// Whether the database answers, for readiness probes: one `select 1` on a
+    /// pooled connection, within the acquire timeout. A probe flood costs the
+    /// pool one connection at most: an outcome answers every call for a
+    /// second, one ping is in flight at a time, and while it is, callers get
+    /// the outcome before it (or, before the first ever, wait for it).
     pub async fn ping(&self) -> Result<(), DbError> {
+        let answer = |ok: bool| if ok { Ok(()) } else { Err(DbError::Unavailable) };
+        let ready = &self.inner.ready;
+        loop {
+            let last = *lock(&ready.last);
+            if let Some((at, ok)) = last
+                && at.elapsed() < PING_TTL
+            {
+                return answer(ok);
+            }
+            if !ready.in_flight.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                let _flight = PingFlight(ready);
+                let ok = self.ping_now().await.is_ok();
+                *lock(&ready.last) = Some((Instant::now(), ok));
+                ready.last_ok.store(ok, std::sync::atomic::Ordering::Relaxed);
+                return answer(ok);
+            }
+            if let Some((_, ok)) = last {
+                return answer(ok);
+            }
+            // The first ping ever is out: wait for it (the guard wakes us however it ends).
+            let done = ready.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if ready.in_flight.load(std::sync::atomic::Ordering::Acquire) {
+                done.await;
+            }
+        }
+    }
+
+    /// How many pings reached for a connection (feature `internals`).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn pings_sent(&self) -> u64 {
+        self.inner
+            .ready
+            .pings_sent
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    async fn ping_now(&self) -> Result<(), DbError> {
+        self.inner
+            .ready
+            .pings_sent
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let conn = self.acquire().await?;
         let ping = tokio::time::timeout(self.inner.acquire_timeout, conn.batch_execute("select 1"));
         match ping.await {
@@ -228,7 +309,18 @@ impl Database {
     }
 
     pub(crate) async fn acquire(&self) -> Result<Object, DbError> {
-        self.inner.pool.get().await.map_err(|e| {
+        let conn = self.inner.pool.get().await;
+        // A request's own success or failure outdates the readiness probe's memory.
+        if conn.is_ok()
+            != self
+                .inner
+                .ready
+                .last_ok
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            *lock(&self.inner.ready.last) = None;
+        }
+        conn.map_err(|e| {
             match &e {
                 deadpool_postgres::PoolError::Backend(pg) => tracing::warn!(
                     sqlstate = pg.code().map(|c| c.code()),
@@ -241,14 +333,8 @@ impl Database {
     }
 }
 
-/// For the benchmark's baseline only: `sql` on a pooled connection as the
-/// connecting role, with no transaction and no RLS setup. Not part of the API.
-#[doc(hidden)]
-pub async fn unscoped_text_for_bench(db: &Database, sql: &str) -> Result<String, DbError> {
-    let conn = db.acquire().await?;
-    let rows = conn.query_typed(sql, &[]).await?;
-    let row = rows.first().ok_or(DbError::RowCount)?;
-    Ok(row.try_get(0)?)
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Closes a connection instead of returning it to the pool.

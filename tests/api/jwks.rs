@@ -476,3 +476,127 @@ async fn sighup_refetches_the_jwks_in_the_real_binary() {
     assert!(status.success(), "graceful exit: {status:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// SIGHUP right after a key is revoked: a fetch already on its way carries
+/// the revoked key, so the purge must wait for a fetch of its own.
+#[tokio::test]
+async fn a_purge_waits_for_a_fetch_that_started_after_it() {
+    let (kept, revoked) = (SigningKey::es256(), SigningKey::es256());
+    let server = JwksServer::start(vec![kept.jwk("kept"), revoked.jwk("revoked")]).await;
+    let app = JwksApp::new(server.config(), false);
+    app.ready().await;
+    let token = revoked.sign(&user(), "revoked");
+    assert_eq!(me(&app, &token).await.status, StatusCode::OK);
+    let jwks = app.state.verifier.jwks().unwrap().clone();
+    // A fetch is in flight, with both keys in its answer...
+    server.set_mode(Mode::Slow(Duration::from_millis(500)));
+    let hits = server.hits();
+    let in_flight = tokio::spawn({
+        let jwks = jwks.clone();
+        async move { jwks.refresh_now().await }
+    });
+    wait_for(|| server.hits() > hits, "the slow fetch to arrive").await;
+    // ...when the key is revoked, and the purge is asked for.
+    server.set_keys(vec![kept.jwk("kept")]);
+    server.set_mode(Mode::Normal);
+    assert!(jwks.refresh_now().await.is_ok());
+    assert!(in_flight.await.unwrap().is_ok());
+    assert_eq!(server.hits(), hits + 2, "the purge made a fetch of its own");
+    me(&app, &token)
+        .await
+        .assert_bearer_error(StatusCode::UNAUTHORIZED, INVALID, "unknown signing key");
+    assert_eq!(me(&app, &kept.sign(&user(), "kept")).await.status, StatusCode::OK);
+    // A purge whose own fetch fails says so.
+    server.set_mode(Mode::Down);
+    assert!(jwks.refresh_now().await.is_err());
+}
+
+/// One verifier used from two runtimes, one after the other (a `block_on`
+/// at startup, then the server's): the refresher that died with the first
+/// starts again on the second, so the keys never go stale.
+#[test]
+fn the_background_refresh_survives_the_runtime_it_started_on() {
+    // The JWKS server has a runtime of its own, on its own thread.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let keeper = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let key = SigningKey::es256();
+            let server = JwksServer::start(vec![key.jwk("k")]).await;
+            tx.send((server.config(), key.sign(&user(), "k"), server.url.clone()))
+                .unwrap();
+            // Serve until the test drops its end.
+            let _server = server;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+    });
+    let (mut config, token, _) = rx.recv().unwrap();
+    config.min_refresh = Duration::from_millis(50);
+    config.max_refresh = Duration::from_millis(100);
+    config.max_stale = Duration::from_secs(1);
+    let mut builder = axum_supabase::SupabaseAuth::builder();
+    builder
+        .project_url("https://test.supabase.co")
+        .without_jwt_secret();
+    config.apply(&mut builder);
+    let auth = builder.build().unwrap();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    runtime().block_on(async {
+        auth.start();
+        wait_for(|| auth.jwks().unwrap().status().ready, "the first fetch").await;
+        assert!(auth.verify(&token).await.is_ok());
+    });
+    let fetched = auth.jwks().unwrap().status().fetches;
+    runtime().block_on(async {
+        assert!(auth.verify(&token).await.is_ok());
+        // Well past max_stale: only a live refresher keeps the keys usable.
+        let until = Instant::now() + Duration::from_millis(2500);
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(auth.verify(&token).await.is_ok(), "keys went stale");
+        }
+    });
+    assert!(auth.jwks().unwrap().status().fetches >= fetched + 5);
+    drop(keeper);
+}
+
+/// Preloaded keys are static: never stale, never refetched, and an unknown
+/// kid is refused without a fetch.
+#[tokio::test]
+async fn preloaded_keys_never_go_stale_and_are_never_refetched() {
+    let (key, other) = (SigningKey::es256(), SigningKey::es256());
+    let server = JwksServer::start(vec![]).await;
+    let mut config = server.config();
+    config.min_refresh = Duration::from_millis(50);
+    config.max_refresh = Duration::from_millis(50);
+    config.cooldown = Duration::from_millis(50);
+    config.max_stale = Duration::from_secs(1);
+    let app = JwksApp::new(config, false);
+    app.ready().await;
+    let jwks = app.state.verifier.jwks().unwrap();
+    let body = json!({ "keys": [key.jwk("static")] }).to_string();
+    assert_eq!(jwks.preload(body.as_bytes()).unwrap(), 1);
+    let hits = server.hits();
+    let token = key.sign(&user(), "static");
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        assert_eq!(me(&app, &token).await.status, StatusCode::OK);
+        me(&app, &other.sign(&user(), "unknown"))
+            .await
+            .assert_bearer_error(StatusCode::UNAUTHORIZED, INVALID, "unknown signing key");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(jwks.status().ready);
+    assert!(
+        server.hits() <= hits + 1,
+        "fetched after the preload: {} more",
+        server.hits() - hits
+    );
+    assert!(jwks.refresh_now().await.is_ok());
+    assert!(server.hits() <= hits + 1);
+}

@@ -47,6 +47,9 @@ pub struct JwksServer {
 }
 
 async fn serve_jwks(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    // The keys as they are when the request arrives: a slow answer carries
+    // those, even if they change while it is on its way.
+    let keys = state.keys.lock().unwrap().clone();
     state.hits.fetch_add(1, Ordering::SeqCst);
     let mode = state.mode.lock().unwrap().clone();
     match mode {
@@ -74,7 +77,7 @@ async fn serve_jwks(State(state): State<Arc<ServerState>>, headers: HeaderMap) -
         state.not_modified.fetch_add(1, Ordering::SeqCst);
         return StatusCode::NOT_MODIFIED.into_response();
     }
-    let body = json!({ "keys": *state.keys.lock().unwrap() }).to_string();
+    let body = json!({ "keys": keys }).to_string();
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(cc) = state.cache_control.lock().unwrap().clone() {
         response

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::http::{BodyError, read_body};
+use crate::task::Supervised;
 
 /// How the JWKS is fetched and cached: made and checked by the builder.
 #[derive(Debug, Clone)]
@@ -88,6 +89,8 @@ struct KeySet {
     max_age: Option<Duration>,
     /// A hash of the body the keys came from: an unchanged body is not a key change.
     body_hash: u64,
+    /// Installed by [`JwksCache::preload`]: never stale, never refetched.
+    fixed: bool,
 }
 
 #[derive(Default)]
@@ -144,11 +147,15 @@ struct Inner {
     /// Single flight: held for the duration of one fetch.
     fetch_lock: tokio::sync::Mutex<()>,
     health: Mutex<Health>,
-    /// Fetches started, for `/readyz`.
+    /// Fetches started, for `/readyz`; also each fetch's number.
     fetches: AtomicU64,
     /// Fetches finished (either way): a waiter that sees this move knows a fetch
     /// ran while it queued, and uses that result instead of fetching again.
     completed: AtomicU64,
+    /// The number of the latest fetch that succeeded.
+    last_ok: AtomicU64,
+    /// The background refresh, kept running on whichever runtime uses the cache.
+    refresher: Supervised,
     /// Bumped whenever the key set is replaced, so caches keyed on it can drop entries.
     generation: AtomicU64,
 }
@@ -162,7 +169,7 @@ impl std::fmt::Debug for JwksCache {
 }
 
 impl JwksCache {
-    /// Builds the cache and its HTTP client. Fetches nothing yet; see [`JwksCache::spawn_refresh`].
+    /// Builds the cache and its HTTP client. Fetches nothing yet; see [`JwksCache::ensure_refresh`].
     pub(crate) fn new(config: JwksConfig) -> Result<Self, crate::BuildError> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -180,6 +187,8 @@ impl JwksCache {
                 health: Mutex::new(Health::default()),
                 fetches: AtomicU64::new(0),
                 completed: AtomicU64::new(0),
+                last_ok: AtomicU64::new(0),
+                refresher: Supervised::default(),
                 generation: AtomicU64::new(0),
             }),
         })
@@ -203,62 +212,48 @@ impl JwksCache {
         }
     }
 
-    /// Fetches now, whatever the cooldown (SIGHUP, the purge Supabase asks for).
-    /// Still single-flight: callers arriving during a fetch share it.
+    /// Fetches now, whatever the cooldown (SIGHUP, the purge Supabase asks for),
+    /// and returns once a fetch that started after this call has succeeded,
+    /// or with that fetch's error. A fetch already in flight may carry keys
+    /// revoked since, so it does not count. Still single-flight: callers
+    /// arriving during one fetch share the next.
     pub async fn refresh_now(&self) -> Result<(), FetchError> {
-        let seen = self.inner.completed.load(Ordering::Acquire);
+        let started_before = self.inner.fetches.load(Ordering::Acquire);
         let _flight = self.inner.fetch_lock.lock().await;
-        if self.inner.completed.load(Ordering::Acquire) != seen {
-            return Ok(()); // a fetch finished while we queued: it is as fresh as ours would be
+        if self.inner.last_ok.load(Ordering::Acquire) > started_before {
+            return Ok(()); // one started after the call, and succeeded, while we queued
         }
         self.fetch().await
     }
 
-    /// Installs a JWK set as if it had just been fetched: for static key
+    /// Installs a JWK set for good: it never goes stale, the URL is never
+    /// fetched again, and an unknown kid is refused at once. For static key
     /// configurations, tests and fuzzing. Returns how many keys were kept.
     pub fn preload(&self, body: &[u8]) -> Result<usize, FetchError> {
         let keys = parse_jwks(body)?;
         let count = keys.len();
-        let fetched_at = Some(Instant::now());
         self.inner.set.store(Arc::new(KeySet {
             keys,
-            fetched_at,
+            fetched_at: Some(Instant::now()),
             etag: None,
             max_age: None,
             body_hash: 0,
+            fixed: true,
         }));
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(count)
     }
 
-    /// Starts the background refresher: an immediate first fetch (retried with
-    /// backoff until it succeeds), then one per clamped `max-age`. It stops when
-    /// every clone of this cache is dropped. Must be called inside a Tokio runtime.
-    pub(crate) fn spawn_refresh(&self) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_secs(1);
-            loop {
-                let Some(inner) = weak.upgrade() else { return };
-                let cache = JwksCache { inner };
-                let delay = {
-                    let _flight = cache.inner.fetch_lock.lock().await;
-                    match cache.fetch().await {
-                        Ok(()) => {
-                            backoff = Duration::from_secs(1);
-                            cache.refresh_interval()
-                        }
-                        Err(_) => {
-                            let delay = backoff.min(cache.inner.config.cooldown);
-                            backoff = (backoff * 2).min(cache.inner.config.cooldown);
-                            delay
-                        }
-                    }
-                };
-                drop(cache);
-                tokio::time::sleep(delay).await;
-            }
-        })
+    /// Keeps the background refresher running on the current runtime: an
+    /// immediate first fetch (retried with backoff until it succeeds), then
+    /// one per clamped `max-age`. It stops when every clone of this cache is
+    /// dropped, or once the keys are preloaded; a runtime that ends takes it
+    /// along, and the next call inside another starts it again. Outside a
+    /// runtime this does nothing. One atomic load when it runs.
+    pub(crate) fn ensure_refresh(&self) {
+        self.inner
+            .refresher
+            .ensure(|| refresh_loop(Arc::downgrade(&self.inner)));
     }
 
     /// How long the last good keys keep serving while fetches fail.
@@ -311,8 +306,10 @@ impl JwksCache {
     }
 
     fn is_fresh(&self, set: &KeySet) -> bool {
-        set.fetched_at
-            .is_some_and(|t| t.elapsed() <= self.inner.config.max_stale)
+        set.fixed
+            || set
+                .fetched_at
+                .is_some_and(|t| t.elapsed() <= self.inner.config.max_stale)
     }
 
     fn usable_key(&self, kid: &str) -> Option<Arc<JwksKey>> {
@@ -350,6 +347,9 @@ impl JwksCache {
     /// At most one on-demand fetch per cooldown. Callers arriving while any fetch
     /// is in flight wait for it and use its result instead of fetching again.
     async fn refetch_if_allowed(&self) {
+        if self.inner.set.load().fixed {
+            return;
+        }
         let seen = self.inner.completed.load(Ordering::Acquire);
         let in_flight = self.inner.fetch_lock.try_lock().is_err();
         if !in_flight && self.in_cooldown() {
@@ -363,16 +363,20 @@ impl JwksCache {
         let _ = self.fetch().await;
     }
 
-    /// One HTTP fetch. Callers hold `fetch_lock`.
+    /// One HTTP fetch. Callers hold `fetch_lock`. Preloaded keys are kept as they are.
     async fn fetch(&self) -> Result<(), FetchError> {
+        if self.inner.set.load().fixed {
+            return Ok(());
+        }
         let started = Instant::now();
-        self.inner.fetches.fetch_add(1, Ordering::AcqRel);
+        let number = self.inner.fetches.fetch_add(1, Ordering::AcqRel) + 1;
         let url = &self.inner.config.url;
         let result = self.fetch_inner().await;
         self.inner.completed.fetch_add(1, Ordering::AcqRel);
         let duration_ms = started.elapsed().as_millis();
         match result {
             Ok((status, keys)) => {
+                self.inner.last_ok.fetch_max(number, Ordering::AcqRel);
                 self.health().last_error = None;
                 tracing::info!(%url, status, keys, duration_ms, "JWKS fetched");
                 Ok(())
@@ -417,6 +421,7 @@ impl JwksCache {
                 etag: current.etag.clone(),
                 max_age,
                 body_hash: current.body_hash,
+                fixed: false,
             };
             self.inner.set.store(Arc::new(renewed));
             return Ok((status.as_u16(), current.keys.len()));
@@ -454,11 +459,40 @@ impl JwksCache {
             etag,
             max_age,
             body_hash,
+            fixed: false,
         }));
         if !unchanged {
             self.inner.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok((status.as_u16(), count))
+    }
+}
+
+/// The background refresh: fetches until the cache is gone or its keys are preloaded.
+async fn refresh_loop(weak: Weak<Inner>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let cache = JwksCache { inner };
+        if cache.inner.set.load().fixed {
+            return;
+        }
+        let delay = {
+            let _flight = cache.inner.fetch_lock.lock().await;
+            match cache.fetch().await {
+                Ok(()) => {
+                    backoff = Duration::from_secs(1);
+                    cache.refresh_interval()
+                }
+                Err(_) => {
+                    let delay = backoff.min(cache.inner.config.cooldown);
+                    backoff = (backoff * 2).min(cache.inner.config.cooldown);
+                    delay
+                }
+            }
+        };
+        drop(cache);
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -140,8 +140,6 @@ mod layer;
 mod metrics;
 #[cfg(feature = "cookies")]
 pub mod session;
-// Background tasks that restart on a new runtime; only the session sweeper uses it so far.
-#[cfg(feature = "cookies")]
 mod task;
 #[cfg(feature = "testing")]
 mod token;

@@ -51,7 +51,7 @@ impl Supervised {
     }
 
     /// Whether the task is running now.
-    #[cfg_attr(not(test), allow(dead_code, reason = "read by tests"))]
+    #[cfg(test)]
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }

@@ -17,7 +17,6 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use super::cache::TokenCache;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::response::Response;
 
@@ -27,6 +26,7 @@ use super::json::{self, JsonError};
 use super::jwks::{JwksCache, JwksKey, KeyLookup};
 use super::{AuthError, AuthUser, Fault};
 use crate::config::{BodyFn, Resolved};
+use crate::task::Supervised;
 use crate::{AuthLayer, BuildError, SupabaseAuthBuilder, unix_now};
 
 /// Verifies Supabase access tokens, and makes the layers that do it per
@@ -48,8 +48,8 @@ struct Inner {
     max_token_len: usize,
     realm: String,
     rejection_body: Option<BodyFn>,
-    /// Whether the background work (JWKS refresh, cache sweep) is running.
-    started: AtomicBool,
+    /// The cache sweep, kept running on whichever runtime uses the verifier.
+    sweeper: Supervised,
     metrics: crate::metrics::AuthMetrics,
 }
 
@@ -148,7 +148,7 @@ impl SupabaseAuth {
                 max_token_len: r.max_token_bytes,
                 realm: r.realm,
                 rejection_body: r.rejection_body,
-                started: AtomicBool::new(false),
+                sweeper: Supervised::default(),
                 metrics: crate::metrics::AuthMetrics::default(),
             }),
         })
@@ -169,27 +169,16 @@ impl SupabaseAuth {
     /// fetch (retried with backoff) and its refreshes, and the minutely sweep
     /// of expired cached tokens. Both stop when the last clone of this
     /// verifier is dropped. Without a Tokio runtime this does nothing, and the
-    /// work starts with the first verification inside one.
+    /// work starts with the first verification inside one. If the runtime
+    /// they run on ends (a `block_on` at startup, one `#[tokio::test]` of
+    /// many), the next verification starts them again where it runs.
     pub fn start(&self) {
-        if tokio::runtime::Handle::try_current().is_err() || self.inner.started.swap(true, Ordering::AcqRel) {
-            return;
-        }
         #[cfg(feature = "jwks")]
         if let Some(jwks) = &self.inner.jwks {
-            jwks.spawn_refresh();
+            jwks.ensure_refresh();
         }
         if self.inner.cache.is_some() {
-            let weak = Arc::downgrade(&self.inner);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    let Some(inner) = weak.upgrade() else { return };
-                    if let Some(cache) = &inner.cache {
-                        cache.sweep(unix_now());
-                    }
-                }
-            });
+            self.inner.sweeper.ensure(|| sweep(Arc::downgrade(&self.inner)));
         }
     }
 
@@ -269,9 +258,7 @@ impl SupabaseAuth {
     /// The synchronous part of a verification: the size cap, and a cache hit.
     /// `Ok(None)` means a full verification is needed.
     pub(crate) fn check_cached(&self, token: &[u8], now: i64) -> Result<Option<AuthUser>, AuthError> {
-        if !self.inner.started.load(Ordering::Relaxed) {
-            self.start();
-        }
+        self.start();
         if token.len() > self.inner.max_token_len {
             return Err(Fault::TooLarge.into());
         }
@@ -423,6 +410,18 @@ impl SupabaseAuth {
                 Err(Fault::AlgorithmNotAllowed)
             }
             _ => Err(Fault::UnsupportedAlgorithm),
+        }
+    }
+}
+
+/// Drops expired tokens from the cache every minute, until the verifier is gone.
+async fn sweep(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Some(cache) = &inner.cache {
+            cache.sweep(unix_now());
         }
     }
 }

@@ -161,22 +161,47 @@ async fn an_extractor_without_the_layer_fails_closed() {
     assert!(headers.get(header::WWW_AUTHENTICATE).is_none());
 }
 
+/// Outside any Tokio runtime, build() and start() neither panic nor leave
+/// anything behind: a runtime entered afterwards sees no fetch until the
+/// verifier is started there, and then it fetches.
+#[cfg(feature = "jwks")]
 #[test]
 fn building_needs_no_runtime_and_starts_nothing() {
-    // Outside any Tokio runtime: build() and start() must neither panic nor spawn.
-    let auth = builder().build().unwrap();
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    // A JWKS host that counts connections (and answers none).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let mut b = builder();
+    b.jwks_url(format!("http://127.0.0.1:{port}/auth/v1/.well-known/jwks.json"));
+    let auth = b.build().unwrap();
     auth.start();
-    assert_eq!(auth.cached_tokens(), 0);
-    #[cfg(feature = "jwks")]
-    {
-        let mut b = builder();
-        b.jwks_url("https://front.supabase.co/auth/v1/.well-known/jwks.json");
-        let with_jwks = b.build().unwrap();
-        with_jwks.start();
-        assert_eq!(
-            with_jwks.jwks().unwrap().status().fetches,
-            0,
-            "nothing fetched without a runtime"
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(connections.load(Ordering::SeqCst), 0, "fetched before start");
+        assert_eq!(auth.jwks().unwrap().status().fetches, 0);
+        auth.start();
+        for _ in 0..100 {
+            if connections.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            connections.load(Ordering::SeqCst) > 0,
+            "start() in a runtime fetched nothing"
         );
-    }
+    });
 }

@@ -239,8 +239,7 @@ impl Refresher {
         if !is_plausible(refresh_token) {
             return Outcome::Ended { session_over: false };
         }
-        let weak = Arc::downgrade(self);
-        self.sweeper.ensure(|| sweep(weak));
+        self.sweeper.ensure(|| sweep(Arc::downgrade(self)));
         let mut done = match self.join_or_start(key, refresh_token) {
             Start::Join(done) => done,
             Start::Answer(outcome) => return outcome,

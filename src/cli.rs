@@ -206,6 +206,25 @@ async fn run_server(config: Config) -> ExitCode {
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
+    let state = match AppState::new(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(db) = &state.db {
+        match db.check_roles().await {
+            Ok(()) => {}
+            Err(e @ axum_supabase::db::RoleCheckError::Unsafe { .. }) => {
+                eprintln!("error: DB_ROLES is invalid: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "DB_ROLES not checked against the database; it is not reachable yet")
+            }
+        }
+    }
     let listener = match TcpListener::bind(config.bind_addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -214,13 +233,6 @@ async fn run_server(config: Config) -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(config.bind_addr);
-    let state = match AppState::new(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %addr,

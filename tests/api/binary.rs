@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, random_secret};
 
 /// Runs the binary with only `vars` in its environment, from an empty directory
 /// (so no `.env` is picked up).
-fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
+pub(crate) fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let dir = std::env::temp_dir().join(format!("asa-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_axum-supabase-auth"))

@@ -508,3 +508,54 @@ async fn a_flood_of_readiness_probes_takes_one_connection_at_most() {
         "p99 {flooded:?} beside the probes, {control:?} beside /healthz"
     );
 }
+
+/// Asked at startup, the database says which listed roles are superusers or
+/// bypass RLS: the server refuses them (exit 2, before binding), all but
+/// `service_role`, which bypasses RLS by design and may be listed on purpose.
+#[tokio::test]
+async fn startup_refuses_db_roles_the_database_calls_superuser_or_bypassrls() {
+    let db = TestDb::new().await;
+    let admin = db.admin().await;
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let (boss, sneaky) = (format!("boss_{suffix}"), format!("sneaky_{suffix}"));
+    admin
+        .batch_execute(&format!(
+            "create role {boss} superuser nologin; create role {sneaky} bypassrls nologin"
+        ))
+        .await
+        .unwrap();
+    let secret = crate::helpers::random_secret();
+    let url = db.server_url();
+    let vars = |roles: &str| {
+        vec![
+            ("SUPABASE_URL".to_owned(), "https://test.supabase.co".to_owned()),
+            ("SUPABASE_JWT_SECRET".to_owned(), secret.clone()),
+            ("SUPABASE_JWKS_URL".to_owned(), "off".to_owned()),
+            ("DATABASE_URL".to_owned(), url.clone()),
+            ("DB_ROLES".to_owned(), roles.to_owned()),
+        ]
+    };
+    for (role, why) in [
+        (&boss, "is a superuser in this database"),
+        (&sneaky, "bypasses row level security in this database"),
+    ] {
+        let vars = vars(&format!("authenticated,{role}"));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let output = crate::binary::run(&["serve"], &vars);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!("error: DB_ROLES is invalid: lists {role}, which {why}; tokens may never run as it\n")
+        );
+        assert!(!stderr.contains(crate::pg_support::AUTHENTICATOR_PASSWORD));
+    }
+    let vars = vars("anon,authenticated,service_role");
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut server = crate::process::Server::start(&vars).await;
+    assert!(server.stop().await.success());
+    admin
+        .batch_execute(&format!("drop role {boss}; drop role {sneaky}"))
+        .await
+        .unwrap();
+}

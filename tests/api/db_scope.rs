@@ -87,6 +87,7 @@ fn scope_app(
         .route("/hold", get(hold))
         .route("/panic", post(write_then_panic))
         .route("/active", get(active))
+        .route("/debug", get(async |rls: Rls| format!("{rls:?}")))
         .route_layer(auth.optional_layer())
         .layer(database.layer())
 }
@@ -410,4 +411,61 @@ async fn a_handler_that_panics_mid_transaction_commits_nothing() {
     );
     let r = send(&router, Method::GET, "/whoami", Some(&u.token)).await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The session check is bounded as the scoped transaction is: with
+/// `auth.sessions` locked by someone else, it gives up at the statement
+/// timeout (503 `database_timeout`) instead of waiting for the lock.
+#[tokio::test]
+async fn the_session_check_has_the_statement_timeout() {
+    let db = TestDb::new().await;
+    let app = TestApp::new();
+    let router = scope_app(&app, &db, 1, |b| {
+        b.session_cache_ttl(Duration::ZERO)
+            .statement_timeout(Duration::from_millis(200));
+    });
+    let u = user(&app);
+    let admin = db.admin().await;
+    add_session(&admin, &u).await;
+    admin
+        .batch_execute("begin; lock table auth.sessions in access exclusive mode")
+        .await
+        .unwrap();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(5),
+        send(&router, Method::GET, "/active", Some(&u.token)),
+    )
+    .await;
+    admin.batch_execute("rollback").await.unwrap();
+    let r = answered.expect("the session check waited for the lock");
+    r.assert_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_timeout",
+        "the database took too long; retry shortly",
+    );
+    // The connection it used was not pooled again in an unknown state.
+    assert_eq!(
+        send(&router, Method::GET, "/active", Some(&u.token)).await.status,
+        200
+    );
+}
+
+/// `Rls` and `Tx` in a `Debug` (a panic message, an error chain) show the role
+/// and the caller's id, never the email or the claims they carry.
+#[tokio::test]
+async fn the_scope_shows_no_claims_in_debug() {
+    let db = TestDb::new().await;
+    let app = TestApp::new();
+    let router = scope_app(&app, &db, 1, |_| {});
+    let u = user_with(&app, |t| t.claim("tenant", "acme-secret-tenant"));
+    let r = send(&router, Method::GET, "/debug", Some(&u.token)).await;
+    assert_eq!(r.status, 200);
+    let debug = r.text();
+    assert!(
+        debug.contains("authenticated") && debug.contains(&u.id.to_string()),
+        "{debug}"
+    );
+    for private in ["@example.com", "acme-secret-tenant", "eyJ"] {
+        assert!(!debug.contains(private), "{private} in {debug}");
+    }
 }

@@ -234,7 +234,10 @@ impl<'de> Deserialize<'de> for NumericDate {
 
 /// The Supabase claims of a verified token, beyond `sub`, `email` and `role`
 /// (which live on [`AuthUser`](super::AuthUser)), and every claim we do not know.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Its `Debug` shows the protocol claims, the names of the others and no
+/// values of them, no phone number and no payload.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct SupabaseClaims {
     /// Issuer, e.g. `https://<ref>.supabase.co/auth/v1`.
     pub iss: String,
@@ -268,6 +271,25 @@ pub struct SupabaseClaims {
     /// session is given.
     #[serde(skip)]
     pub(crate) payload: Box<str>,
+}
+
+impl std::fmt::Debug for SupabaseClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupabaseClaims")
+            .field("iss", &self.iss)
+            .field("aud", &self.aud)
+            .field("exp", &self.exp)
+            .field("iat", &self.iat)
+            .field("nbf", &self.nbf)
+            .field("phone", &self.phone.as_ref().map(|_| "[redacted]"))
+            .field("aal", &self.aal)
+            .field("session_id", &self.session_id)
+            .field("is_anonymous", &self.is_anonymous)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SupabaseClaims {

@@ -632,7 +632,8 @@ impl SupabaseAuthBuilder {
             None => {}
         }
         if let Some(v) = get(Setting::JwksMaxStale) {
-            let secs = whole(&v, 60, 7 * 86_400, Setting::JwksMaxStale, "of seconds ")?;
+            // The builder's rule, from 1 s: one minimum for both doors.
+            let secs = whole(&v, 1, 7 * 86_400, Setting::JwksMaxStale, "of seconds ")?;
             b.jwks_max_stale(Duration::from_secs(secs));
         }
         if let Some(list) = get(Setting::Issuer) {
@@ -888,7 +889,19 @@ mod tests {
                 .and_then(|e| e.setting())
         };
         assert_eq!(bad("JWT_LEEWAY_SECS", "301"), Some(Setting::Leeway));
-        assert_eq!(bad("JWKS_MAX_STALE_SECS", "5"), Some(Setting::JwksMaxStale));
+        assert_eq!(bad("JWKS_MAX_STALE_SECS", "0"), Some(Setting::JwksMaxStale));
+        // One rule for the builder and the environment: what one accepts, so does the other.
+        let five = SupabaseAuthBuilder::from_lookup(|n| (n == "JWKS_MAX_STALE_SECS").then(|| "5".to_owned()));
+        assert!(five.is_ok());
+        let mut b = hosted();
+        b.jwks_url("https://abc.supabase.co/jwks.json")
+            .jwks_max_stale(Duration::from_secs(5));
+        assert!(b.check().is_ok());
+        b.jwks_max_stale(Duration::from_millis(999));
+        assert_eq!(
+            b.check().err().and_then(|e| e.setting()),
+            Some(Setting::JwksMaxStale)
+        );
         assert_eq!(bad("JWT_CACHE_SIZE", "-1"), Some(Setting::CacheSize));
         assert_eq!(bad("JWT_ISSUER", " , "), Some(Setting::Issuer));
     }

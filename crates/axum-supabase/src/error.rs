@@ -367,7 +367,7 @@ impl AuthError {
             None => format!("Bearer realm=\"{realm}\""),
             Some(code) => format!(
                 "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
-                self.description()
+                quoted_string(self.description())
             ),
         })
     }
@@ -409,6 +409,28 @@ impl AuthError {
         };
         response
     }
+}
+
+/// `text` as the inside of an RFC 9110 quoted-string: `"` and `\` escaped,
+/// control characters (which no header may hold) as spaces. A guard's
+/// description is the user's text; unescaped, one `"` would make the whole
+/// challenge header invalid, and it would be dropped.
+fn quoted_string(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The default response: realm `api` and the JSON body.

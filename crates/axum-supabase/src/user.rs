@@ -23,14 +23,26 @@ use super::{AuthError, Fault, Role, SupabaseAuth, SupabaseClaims};
 ///     format!("{} ({})", user.sub(), user.role())
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthUser {
     // One allocation, shared: the cache, the layer and each extractor clone it
     // on every request, and a clone is then one reference count.
     inner: Arc<UserInner>,
 }
 
-#[derive(Debug)]
+/// The id and role, as the logs show them; the email and the claims'
+/// values are personal data, and stay out of every `Debug`.
+impl std::fmt::Debug for AuthUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthUser")
+            .field("sub", &self.inner.sub)
+            .field("role", &self.inner.role)
+            .field("email", &self.inner.email.as_ref().map(|_| "[redacted]"))
+            .field("claims", &self.inner.claims)
+            .finish()
+    }
+}
+
 struct UserInner {
     sub: Uuid,
     email: Option<String>,

@@ -38,6 +38,15 @@ impl Requirement for Nobody {
     }
 }
 
+/// A description with the characters a quoted-string must escape.
+struct Quoted;
+impl Requirement for Quoted {
+    const DESCRIPTION: &'static str = "say \"please\" \\ first";
+    fn allows(_: &AuthUser) -> bool {
+        false
+    }
+}
+
 fn app(auth: &SupabaseAuth) -> Router {
     Router::new()
         .route(
@@ -45,6 +54,7 @@ fn app(auth: &SupabaseAuth) -> Router {
             get(|user: AuthUser| async move { user.email().unwrap_or("").to_owned() }),
         )
         .route("/nobody", get(|_: Require<Nobody>| async { "never" }))
+        .route("/quoted", get(|_: Require<Quoted>| async { "never" }))
         .route_layer(auth.layer())
 }
 
@@ -204,4 +214,47 @@ fn building_needs_no_runtime_and_starts_nothing() {
             "start() in a runtime fetched nothing"
         );
     });
+}
+
+/// A verified user's `Debug` (in a panic message, a `dbg!`, an error chain)
+/// shows its id and role, never its email, phone or claim values.
+#[tokio::test]
+async fn debug_output_shows_no_personal_data() {
+    let auth = builder().build().unwrap();
+    let mut claims = user_claims();
+    claims["phone"] = json!("+15550100999");
+    claims["tenant_secret"] = json!("hook-value-1234");
+    claims["user_metadata"] = json!({ "name": "Ada Lovelace" });
+    let user = auth.verify(&token(claims)).await.unwrap();
+    let debug = format!("{user:?}");
+    for private in [
+        "ada@example.com",
+        "+15550100999",
+        "hook-value-1234",
+        "Ada Lovelace",
+    ] {
+        assert!(!debug.contains(private), "{private} in {debug}");
+    }
+    assert!(
+        debug.contains("8d6f1f5e-3b2a-4c2e-9d35-5f0f2f7b9a11") && debug.contains("tenant_secret"),
+        "{debug}"
+    );
+}
+
+/// A guard's description with `"` or `\` still gives a valid challenge header.
+#[tokio::test]
+async fn a_description_with_quotes_keeps_its_challenge() {
+    let app = app(&builder().build().unwrap());
+    let (status, headers, body) = call(&app, "/quoted", Some(&token(user_claims()))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        headers
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok()),
+        Some(
+            r#"Bearer realm="api", error="insufficient_scope", error_description="say \"please\" \\ first""#
+        )
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error_description"], r#"say "please" \ first"#);
 }

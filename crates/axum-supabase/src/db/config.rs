@@ -7,14 +7,26 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Roles a token may never run as, whatever `DB_ROLES` says: they own the
-/// schema, bypass RLS or read the server's files.
+/// schema, bypass RLS, replicate, manage keys or read the server's files.
+/// The roles Supabase's own SQL creates with such rights (supabase/postgres
+/// `migrations/db/init-scripts/00000000000000-initial-schema.sql` and the
+/// roles of a Supabase cluster dump), and `pg_*` below. With a database at
+/// hand, [`Database::check_roles`](super::Database::check_roles) also asks it.
 const FORBIDDEN_ROLES: &[&str] = &[
     "postgres",
     "supabase_admin",
     "supabase_auth_admin",
     "supabase_storage_admin",
+    "supabase_functions_admin",
+    "supabase_realtime_admin",
     "supabase_replication_admin",
+    "supabase_etl_admin",
     "supabase_read_only_user",
+    "supabase_privileged_role",
+    "dashboard_user",
+    "pgsodium_keyholder",
+    "pgsodium_keyiduser",
+    "pgsodium_keymaker",
     "authenticator",
     "pgbouncer",
 ];
@@ -335,18 +347,22 @@ mod tests {
             Some("SESSION_CACHE_TTL_SECS")
         );
         for roles in [
-            "",
             "anon,",
             "Anon",
             "postgres",
             "anon,supabase_admin",
+            "supabase_functions_admin",
+            "authenticated,dashboard_user",
+            "pgsodium_keymaker",
             "pg_read_server_files",
             "a b",
             "x;drop",
         ] {
-            let e = from(&[URL, ("DB_ROLES", roles)]);
-            assert!(roles.is_empty() || e.is_err(), "{roles:?} was accepted");
+            assert_eq!(bad("DB_ROLES", roles), Some("DB_ROLES"), "{roles:?} was accepted");
         }
+        // A blank DB_ROLES is no DB_ROLES: the default roles.
+        let blank = from(&[URL, ("DB_ROLES", " ")]).ok().flatten().map(|b| b.roles);
+        assert_eq!(blank, Some(vec!["anon".to_owned(), "authenticated".to_owned()]));
         assert_eq!(bad("DB_ROLES", "authenticated,authenticator"), Some("DB_ROLES"));
     }
 

@@ -125,6 +125,23 @@ impl Drop for PingFlight<'_> {
 /// How long a ping's outcome answers readiness probes.
 const PING_TTL: Duration = Duration::from_secs(1);
 
+/// Why [`Database::check_roles`] refused, or could not tell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoleCheckError {
+    /// The database did not answer within the acquire timeout.
+    #[error("the database could not be asked about the roles")]
+    Unreachable,
+    /// A listed role no token may run as.
+    #[error("lists {role}, which {why}; tokens may never run as it")]
+    Unsafe {
+        /// The role.
+        role: String,
+        /// What the database says of it.
+        why: &'static str,
+    },
+}
+
 /// Pool occupancy, for readiness and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStatus {
@@ -263,6 +280,40 @@ impl Database {
                 done.await;
             }
         }
+    }
+
+    /// Asks the database about the roles tokens may run as: none may be a
+    /// superuser, and none but `service_role` (which bypasses RLS by design,
+    /// and is listed only on purpose) may bypass RLS. For startup, when the
+    /// database can tell; a role it does not know is left to fail later.
+    pub async fn check_roles(&self) -> Result<(), RoleCheckError> {
+        const ROLES: &str =
+            "select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = any($1)";
+        let conn = self.acquire().await.map_err(|_| RoleCheckError::Unreachable)?;
+        let roles: Vec<&str> = self.inner.roles.iter().map(String::as_str).collect();
+        let rows = tokio::time::timeout(
+            self.inner.acquire_timeout,
+            conn.query_typed(ROLES, &[(&roles, tokio_postgres::types::Type::TEXT_ARRAY)]),
+        )
+        .await
+        .map_err(|_| RoleCheckError::Unreachable)?
+        .map_err(|_| RoleCheckError::Unreachable)?;
+        for row in rows {
+            let (role, superuser, bypass): (String, bool, bool) = (
+                row.try_get(0).map_err(|_| RoleCheckError::Unreachable)?,
+                row.try_get(1).map_err(|_| RoleCheckError::Unreachable)?,
+                row.try_get(2).map_err(|_| RoleCheckError::Unreachable)?,
+            );
+            let why = if superuser {
+                "is a superuser in this database"
+            } else if bypass && role != "service_role" {
+                "bypasses row level security in this database"
+            } else {
+                continue;
+            };
+            return Err(RoleCheckError::Unsafe { role, why });
+        }
+        Ok(())
     }
 
     /// How many pings reached for a connection (feature `internals`).

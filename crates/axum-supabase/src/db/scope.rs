@@ -48,7 +48,6 @@ const SETUP_WITH_SESSION: &str = setup_sql!(", ", super::session_active!("$6"));
 ///
 /// It needs [`Database::layer`] (without it: 503) and the auth layer, whose
 /// optional form makes anonymous requests run as `anon` (without either: 500).
-#[derive(Debug)]
 pub struct Rls {
     db: Database,
     user: Option<AuthUser>,
@@ -56,6 +55,18 @@ pub struct Rls {
     read_only: bool,
     method: Method,
     path: String,
+}
+
+/// The role and the request, never the caller's claims.
+impl std::fmt::Debug for Rls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rls")
+            .field("role", &self.role())
+            .field("sub", &self.user.as_ref().map(AuthUser::sub))
+            .field("read_only", &self.read_only)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Rls {
@@ -161,7 +172,6 @@ impl Rls {
 /// The request's transaction. Statements take typed parameters
 /// ([`Param`]) and run unprepared, so no prepared statement is left on a
 /// pooled server connection.
-#[derive(Debug)]
 pub struct Tx {
     conn: Option<Object>,
     /// The scope, until the first statement sends it.
@@ -172,6 +182,18 @@ pub struct Tx {
     aborted: bool,
     /// A pipelined `COMMIT` succeeded after statements that all succeeded.
     committed: bool,
+}
+
+/// The transaction's state and its scope's role, never the caller's claims.
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("scope", &self.setup)
+            .field("open", &self.open)
+            .field("aborted", &self.aborted)
+            .field("committed", &self.committed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tx {

@@ -19,6 +19,8 @@ use super::{Database, DbError, discard};
 use crate::{AuthRejection, AuthUser, Fault};
 
 const SESSION_ACTIVE: &str = concat!("select ", super::session_active!("$1"));
+/// The scoped transaction's bound, for the check's own transaction.
+const TIMEOUT: &str = "select set_config('statement_timeout', $1, true)";
 
 /// A signed-in caller whose Supabase session has not ended: its
 /// `session_id` is a row of `auth.sessions` whose `not_after` is unset or
@@ -70,13 +72,25 @@ impl Database {
             return Ok(active);
         }
         let conn = self.acquire().await?;
-        let row = match conn.query_typed(SESSION_ACTIVE, &[(&id, Type::UUID)]).await {
-            Ok(mut rows) => rows.pop(),
-            Err(e) => {
-                if DbError::connection_lost(&e) {
-                    discard(conn);
-                }
-                let e = DbError::from(e);
+        // Bounded as the scoped transaction is: BEGIN, the timeout, the check
+        // and COMMIT go out in one write.
+        let timeout = self.inner.statement_timeout_ms.as_str();
+        let (bound_params, check_params) = ([(&timeout as _, Type::TEXT)], [(&id as _, Type::UUID)]);
+        let (begin, bound, checked, commit) = tokio::join!(
+            conn.batch_execute("begin read only"),
+            conn.query_typed(TIMEOUT, &bound_params),
+            conn.query_typed(SESSION_ACTIVE, &check_params),
+            conn.batch_execute("commit"),
+        );
+        let row = match (begin, bound, checked, commit) {
+            (Ok(()), Ok(_), Ok(mut rows), Ok(())) => rows.pop(),
+            (begin, bound, checked, commit) => {
+                // The transaction's state is not known: the connection is not pooled again.
+                discard(conn);
+                let e = match (begin.err(), bound.err(), checked.err(), commit.err()) {
+                    (Some(e), ..) | (_, Some(e), ..) | (_, _, Some(e), _) | (.., Some(e)) => DbError::from(e),
+                    (None, None, None, None) => DbError::Unavailable,
+                };
                 tracing::warn!(error = ?e, "session check failed");
                 return Err(e);
             }

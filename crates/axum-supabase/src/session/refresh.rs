@@ -713,5 +713,12 @@ mod tests {
         let expires_at = json["expires_at"].as_i64().unwrap_or_default();
         assert!((crate::unix_now() + 59..=crate::unix_now() + 61).contains(&expires_at));
         assert_eq!(json["user"], serde_json::json!({}));
+        // An absurd lifetime from the server saturates; it never overflows.
+        let huge = format!(
+            r#"{{"access_token":"a","refresh_token":"r","expires_in":{}}}"#,
+            i64::MAX
+        );
+        let session = new_session(huge.as_bytes()).map(|s| s.json);
+        assert!(session.is_some_and(|json| json.contains(&i64::MAX.to_string())));
     }
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Soak test: the release server under wrk on loopback for SOAK_SECS (default
 # 300) with a mix of about 90% valid tokens (several users) and expired, forged
-# and garbage tokens. Reports the status counts against what each class must
-# get, the RSS after warm-up and at the end (growth must stay under 10%), open
-# file descriptors at the start and the end, and checks the server's log for
+# and garbage tokens, beside a client that keeps opening silent sockets (half
+# send nothing, half only the HTTP/2 preface), each of which the server must
+# close at its header timeout (HEADER_TIMEOUT_SECS=2 here). Reports the status
+# counts against what each class must get, the silent sockets closed, the RSS
+# after warm-up and at the end (growth must stay under 10%), open file
+# descriptors at the start and the end, and checks the server's log for
 # tokens (there must be none). Bounded in time; everything on 127.0.0.1.
 #
 # env: SOAK_SECS=300 WARMUP_SECS=30 CONNS=64 PORT=39700
@@ -35,7 +38,7 @@ done >"$work/patterns"
 echo "$secret" >>"$work/patterns"
 mkfifo "$work/log.fifo"
 (tee >(wc -l >"$work/log-lines") <"$work/log.fifo" | grep -F -f "$work/patterns" >"$work/leaks" || true) &
-BIND_ADDR="127.0.0.1:$PORT" LOG_FORMAT=json RUST_LOG=info taskset -c 0 "$bin" serve >"$work/log.fifo" 2>&1 &
+BIND_ADDR="127.0.0.1:$PORT" LOG_FORMAT=json RUST_LOG=info HEADER_TIMEOUT_SECS=2 taskset -c 0 "$bin" serve >"$work/log.fifo" 2>&1 &
 spid=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 fds() { ls "/proc/$spid/fd" | wc -l; }
@@ -87,9 +90,38 @@ end
 LUA
 taskset -c 1 wrk -t1 -c"$CONNS" -d"${SOAK_SECS}s" --timeout 5s -s "$work/soak.lua" "http://127.0.0.1:$PORT" >"$work/wrk.txt" &
 wrk_pid=$!
+# Rounds of 20 silent sockets; each must be closed by the server within the header timeout + 2 s.
+python3 - "$PORT" "$SOAK_SECS" 2 >"$work/silent.txt" <<'PY' &
+import socket, sys, time
+port, secs, header_timeout = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+end, opened, closed, lingered = time.time() + secs, 0, 0, 0
+while time.time() < end - header_timeout - 2:
+    socks = []
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", port))
+        if i % 2:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        socks.append(s)
+    opened += len(socks)
+    deadline = time.time() + header_timeout + 2
+    for s in socks:
+        s.settimeout(max(0.05, deadline - time.time()))
+        try:
+            while s.recv(4096):
+                pass
+            closed += 1
+        except ConnectionResetError:
+            closed += 1
+        except socket.timeout:
+            lingered += 1
+        s.close()
+print(f"silent sockets: {opened} opened, {closed} closed by the server, {lingered} still open after the header timeout + 2 s")
+PY
+silent_pid=$!
 sleep "$WARMUP_SECS"
 rss_warm=$(rss_kib)
 wait "$wrk_pid"
+wait "$silent_pid"
 rss_end=$(rss_kib)
 sleep 1
 fd_end=$(fds)
@@ -106,10 +138,13 @@ grep -E '^(sent|status) ' "$work/wrk.txt" | sort
 echo "valid sent $sent_valid -> 200: $ok; expired/forged/garbage sent $sent_other -> 401: $unauth"
 echo "RSS after ${WARMUP_SECS}s warm-up: $(awk -v k="$rss_warm" 'BEGIN { printf "%.1f", k / 1024 }') MiB; at the end: $(awk -v k="$rss_end" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 echo "open fds: $fd_start at the start, $fd_end at the end"
+cat "$work/silent.txt"
 errors=$(grep -E 'Socket errors' "$work/wrk.txt" || true)
 [ -z "$errors" ] || echo "wrk: $errors"
 
 [ -z "$unexpected" ] || fail "statuses outside the expected set: $unexpected"
+grep -q ', 0 still open' "$work/silent.txt" || fail "silent sockets outlived the header timeout"
+grep -q ' 0 opened' "$work/silent.txt" && fail "no silent sockets were opened"
 # Requests still in flight when wrk stops have no response: allow one per connection.
 awk -v a="$sent_valid" -v b="$ok" -v c="$CONNS" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= c) }' \
   || fail "valid tokens: $sent_valid sent but $ok answered 200"

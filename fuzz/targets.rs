@@ -108,10 +108,11 @@ fn verifier() -> &'static (tokio::runtime::Runtime, SupabaseAuth) {
             .project_url("https://fuzz.supabase.co")
             .jwt_secret(FUZZ_SECRET)
             .jwks_url("http://127.0.0.1:9/jwks.json")
-            .jwks_timing(JwksTiming {
-                cooldown: Duration::from_secs(86_400),
-                timeout: Duration::from_millis(200),
-                ..JwksTiming::default()
+            .jwks_timing({
+                let mut timing = JwksTiming::default();
+                timing.cooldown = Duration::from_secs(86_400);
+                timing.timeout = Duration::from_millis(200);
+                timing
             })
             .cache_size(0)
             .build()

@@ -345,7 +345,7 @@ fn mint(args: MintArgs) -> ExitCode {
     let auth = match config.auth.build() {
         Ok(auth) => auth,
         Err(e) => {
-            eprintln!("error: {}", crate::config::ConfigError::from(e));
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };

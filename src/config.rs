@@ -11,17 +11,24 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Uri};
 use axum_supabase::db::DatabaseBuilder;
 use axum_supabase::session::SessionCookiesBuilder;
-use axum_supabase::{BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, SupabaseAuth, SupabaseAuthBuilder};
+use axum_supabase::{
+    Bounds, BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, Env, Reason, SupabaseAuth, SupabaseAuthBuilder,
+    Unit,
+};
 use secrecy::SecretString;
 
 use crate::server::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, ServeOptions};
 
 /// The default cap on requests handled at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-/// The smallest `MAX_HEADER_BYTES`: hyper's own floor for its read buffer.
-pub const MIN_HEADER_BYTES: usize = 8 * 1024;
-/// The largest `MAX_HEADER_BYTES`.
-pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+/// `MAX_HEADER_BYTES`: from hyper's own floor for its read buffer, to 1 MiB.
+pub const HEADER_BYTES: Bounds = Bounds::new(8 * 1024, 1024 * 1024, Unit::Bytes);
+/// `MAX_CONNECTIONS` and `MAX_IN_FLIGHT`.
+const COUNT: Bounds = Bounds::new(1, 1_000_000, Unit::Count);
+/// `HEADER_TIMEOUT_SECS`.
+const HEADER_TIMEOUT: Bounds = Bounds::new(1, 60, Unit::Seconds);
+/// `IDLE_TIMEOUT_SECS`.
+const IDLE_TIMEOUT: Bounds = Bounds::new(1, 3600, Unit::Seconds);
 
 /// Everything the server needs, validated.
 #[derive(Debug, Clone)]
@@ -74,31 +81,19 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// A configuration problem found at startup. The message names the variable.
+/// A configuration problem found at startup. The message names the variable
+/// and never holds a value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// A required variable is unset or empty.
-    #[error("{0} is not set")]
-    Missing(&'static str),
-    /// Neither key source is configured.
-    #[error(
-        "SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with"
-    )]
-    NoKeys,
-    /// A variable another setting needs is unset; `reason` says which and why.
-    #[error("{var} {reason}")]
-    Needed {
-        /// The variable's name.
-        var: &'static str,
-        /// Starts with "is not set".
-        reason: &'static str,
-    },
-    /// A variable is set to something unusable.
+    /// A setting of one of the library's parts.
+    #[error(transparent)]
+    Library(#[from] BuildError),
+    /// One of the server's own variables.
     #[error("{var} is invalid: {reason}")]
     Invalid {
         /// The variable's name.
         var: &'static str,
-        /// What is wrong; never the value of a secret.
+        /// What is wrong; never the value.
         reason: String,
     },
 }
@@ -110,16 +105,9 @@ fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The library's error, said with the variable the setting came from.
-impl From<BuildError> for ConfigError {
-    fn from(e: BuildError) -> Self {
-        let var = e.setting().and_then(|s| s.env_var()).unwrap_or("SUPABASE_URL");
-        match e {
-            BuildError::Missing(_) => Self::Missing(var),
-            BuildError::NoKeys => Self::NoKeys,
-            other => invalid(var, other.reason()),
-        }
-    }
+/// A server variable's reason, said with the variable.
+fn named(var: &'static str) -> impl Fn(Reason) -> ConfigError {
+    move |reason| invalid(var, reason.to_string())
 }
 
 /// The dev-mode defaults: the Supabase CLI's URL and secret, and no JWKS
@@ -141,109 +129,96 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests never touch the process environment.
     pub fn from_lookup(dev: bool, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let auth_var = |name: &str| get(name).or_else(|| if dev { dev_default(name) } else { None });
-        let mut auth = SupabaseAuthBuilder::from_lookup(auth_var)?;
-        let jwt_secret = auth_var("SUPABASE_JWT_SECRET").map(|s| SecretString::from(s.trim().to_owned()));
-        let bind_addr = bind_addr(get("BIND_ADDR"), get("PORT"), dev)?;
-        let max_header_bytes = match get("MAX_HEADER_BYTES") {
-            None => ServeOptions::default().max_header_bytes,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        "MAX_HEADER_BYTES",
-                        format!(
-                            "must be a whole number of bytes from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"
-                        ),
-                    )
-                })?,
+        let env = Env::new(&lookup);
+        let with_dev = |name: &str| {
+            env.var(name)
+                .or_else(|| if dev { dev_default(name) } else { None })
         };
+        let mut auth = SupabaseAuthBuilder::from_lookup(with_dev)?;
+        let jwt_secret = with_dev("SUPABASE_JWT_SECRET").map(SecretString::from);
+        let bind_addr = bind_addr(env.var("BIND_ADDR"), env.var("PORT"), dev)?;
+        let max_header_bytes = env
+            .number("MAX_HEADER_BYTES", HEADER_BYTES)
+            .map_err(named("MAX_HEADER_BYTES"))?
+            .map_or(ServeOptions::default().max_header_bytes, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
         // A token can be no longer than the header that carries it. The CLI's
         // public secret is only for a server that only this machine reaches.
         auth.max_token_bytes(max_header_bytes)
             .allow_local_dev_secret(bind_addr.ip().is_loopback());
-        auth.check().map_err(|e| match e {
-            BuildError::DevSecret => invalid(
+        auth.check().map_err(|e| match e.reason() {
+            Reason::DevSecret => invalid(
                 "SUPABASE_JWT_SECRET",
                 format!(
                     "is the Supabase CLI's well-known local secret; refusing to listen on non-loopback address {bind_addr}"
                 ),
             ),
-            other => other.into(),
+            _ => e.into(),
         })?;
-        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+        let cors_allowed_origins = match env.var("CORS_ALLOWED_ORIGINS") {
             None => Vec::new(),
             Some(list) => parse_origins(&list)?,
         };
-        let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
-        tracing_subscriber::EnvFilter::try_new(&log_filter)
-            .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
-        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("pretty") => LogFormat::Pretty,
+        let log_filter = env.var("RUST_LOG").unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|_| {
+            invalid(
+                "RUST_LOG",
+                "is not a tracing filter (e.g. info, or info,tower_http=debug)",
+            )
+        })?;
+        let log_format = match env
+            .choice("LOG_FORMAT", &["pretty", "json"])
+            .map_err(named("LOG_FORMAT"))?
+        {
             Some("json") => LogFormat::Json,
-            Some(_) => return Err(invalid("LOG_FORMAT", "must be json or pretty")),
+            _ => LogFormat::Pretty,
         };
-        let count = |var: &'static str, default: usize| match get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1_000_000).contains(n))
-                .ok_or_else(|| invalid(var, "must be a whole number from 1 to 1000000")),
+        let count = |var: &'static str, default: usize| {
+            env.number(var, COUNT)
+                .map_err(named(var))
+                .map(|n| n.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX)))
         };
-        let secs = |var: &'static str, default: Duration, max: u64| match get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .map(Duration::from_secs)
-                .ok_or_else(|| invalid(var, format!("must be a whole number of seconds from 1 to {max}"))),
+        let secs = |var: &'static str, bounds: Bounds, default: Duration| {
+            env.number(var, bounds)
+                .map_err(named(var))
+                .map(|n| n.map_or(default, Duration::from_secs))
         };
         let serve = ServeOptions {
             max_connections: count("MAX_CONNECTIONS", 4096)?,
             max_header_bytes,
-            header_read_timeout: secs("HEADER_TIMEOUT_SECS", DEFAULT_HEADER_TIMEOUT, 60)?,
-            idle_timeout: secs("IDLE_TIMEOUT_SECS", DEFAULT_IDLE_TIMEOUT, 3600)?,
+            header_read_timeout: secs("HEADER_TIMEOUT_SECS", HEADER_TIMEOUT, DEFAULT_HEADER_TIMEOUT)?,
+            idle_timeout: secs("IDLE_TIMEOUT_SECS", IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)?,
             ..ServeOptions::default()
         };
         let max_in_flight = count("MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)?;
-        let metrics = match get("METRICS_BIND_ADDR").as_deref().map(str::trim) {
+        let metrics = match env.var("METRICS_BIND_ADDR").as_deref() {
             None => MetricsEndpoint::Main,
             Some("off") => MetricsEndpoint::Off,
             Some(addr) => MetricsEndpoint::Separate(addr.parse().map_err(|_| {
                 invalid(
                     "METRICS_BIND_ADDR",
-                    format!("{addr:?} is not an address like 127.0.0.1:9090, or off"),
+                    "is not an address like 127.0.0.1:9090, or off",
                 )
             })?),
         };
-        let database =
-            DatabaseBuilder::from_lookup(get).map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
-        let mut sessions = SessionCookiesBuilder::from_lookup(get).map_err(|e| {
-            let var = e.setting().env_var();
-            if e.is_missing() {
-                ConfigError::Needed {
-                    var,
-                    reason: e.reason(),
-                }
-            } else {
-                invalid(var, e.reason())
+        // A database when DATABASE_URL is set; its rules are checked now.
+        let database = match env.var("DATABASE_URL") {
+            None => None,
+            Some(_) => {
+                let db = DatabaseBuilder::from_lookup(&lookup)?;
+                db.check()?;
+                Some(db)
             }
-        })?;
-        if let Some(sessions) = &mut sessions {
-            // The CSRF rule trusts the origins CORS lets in.
-            sessions.allowed_origins(cors_allowed_origins.iter().filter_map(|o| o.to_str().ok()));
-            sessions
-                .check()
-                .map_err(|e| invalid(e.setting().env_var(), e.reason()))?;
-        }
+        };
+        let sessions = match env.flag("SESSION_COOKIES").map_err(named("SESSION_COOKIES"))? {
+            Some(true) => {
+                let sessions = SessionCookiesBuilder::from_lookup(&lookup)?;
+                sessions.check()?;
+                Some(sessions)
+            }
+            _ => None,
+        };
         Ok(Self {
             bind_addr,
             auth,
@@ -304,7 +279,7 @@ fn parse_origins(list: &str) -> Result<Vec<HeaderValue>, ConfigError> {
                 ));
             }
             HeaderValue::from_str(origin)
-                .map_err(|_| invalid("CORS_ALLOWED_ORIGINS", format!("{origin:?} is not valid")))
+                .map_err(|_| invalid("CORS_ALLOWED_ORIGINS", "holds a value that is not a header"))
         })
         .collect()
 }
@@ -312,8 +287,8 @@ fn parse_origins(list: &str) -> Result<Vec<HeaderValue>, ConfigError> {
 /// The listen address from `BIND_ADDR`/`PORT` alone, as `serve` computes it
 /// (for the `healthcheck` subcommand, which needs nothing else).
 pub fn bind_addr_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<SocketAddr, ConfigError> {
-    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-    bind_addr(get("BIND_ADDR"), get("PORT"), false)
+    let env = Env::new(&lookup);
+    bind_addr(env.var("BIND_ADDR"), env.var("PORT"), false)
 }
 
 fn bind_addr(bind: Option<String>, port: Option<String>, dev: bool) -> Result<SocketAddr, ConfigError> {

@@ -1,7 +1,7 @@
 //! Shared application state.
 
-use axum_supabase::db::{Database, DbBuildError};
-use axum_supabase::session::{SessionBuildError, SessionCookies};
+use axum_supabase::db::Database;
+use axum_supabase::session::SessionCookies;
 use axum_supabase::{AuthLayer, BuildError, SupabaseAuth};
 
 use crate::config::Config;
@@ -17,19 +17,9 @@ pub struct AppState {
     pub sessions: Option<SessionCookies>,
 }
 
-/// Why the application could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The verifier could not be built (its configuration, or TLS for the JWKS client).
-    #[error("cannot build the token verifier: {0}")]
-    Auth(#[from] BuildError),
-    /// The database pool could not be built.
-    #[error("cannot build the database pool: {0}")]
-    Database(#[from] DbBuildError),
-    /// The cookie sessions could not be built.
-    #[error("cannot set up cookie sessions: {0}")]
-    Sessions(#[from] SessionBuildError),
-}
+/// Why the application could not be built: a setting of one of the
+/// library's parts (it names the variable or the method).
+pub type StartupError = BuildError;
 
 impl AppState {
     /// Builds the state (and the keys) from validated configuration. Starts

@@ -256,14 +256,14 @@ fn bad_cookie_session_settings_exit_2_naming_the_variable_and_never_the_key() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: SUPABASE_PUBLISHABLE_KEY is not set; SESSION_COOKIES=on needs the project's publishable key \
-         (or the legacy SUPABASE_ANON_KEY) to refresh sessions\n"
+        "error: SUPABASE_PUBLISHABLE_KEY is not set; cookie sessions refresh through GoTrue with the project's \
+         publishable key (or the legacy SUPABASE_ANON_KEY)\n"
     );
     let key = ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_hunter2-key");
     for (var, value, reason) in [
         ("SESSION_COOKIES", "yes", "must be on or off"),
         ("AUTH_COOKIE_NAME", "bad name;", "must be a cookie name"),
-        ("COOKIE_SECURE", "sometimes", "must be true or false"),
+        ("COOKIE_SECURE", "sometimes", "must be on or off"),
         (
             "SESSION_REFRESH_TIMEOUT_MS",
             "5",

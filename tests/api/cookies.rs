@@ -423,16 +423,8 @@ async fn without_a_session_cookie_the_bearer_only_answers_stand() {
 /// no token, no refresh token and no API key.
 #[tokio::test]
 async fn the_cookie_path_logs_no_cookie_token_or_api_key() {
-    use crate::logging::Capture;
-    use axum_supabase_auth::{config::LogFormat, telemetry};
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = telemetry::subscriber(
-        tracing_subscriber::EnvFilter::new("trace"),
-        LogFormat::Json,
-        move || writer.clone(),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    use axum_supabase_auth::config::LogFormat;
+    let (capture, _guard) = crate::logging::Capture::start(LogFormat::Json);
 
     let t = cookie_app().await;
     let mut secrets = vec![API_KEY.to_owned(), t.app.secret.clone()];

@@ -161,7 +161,11 @@ async fn a_cookie_session_runs_its_queries_under_rls_as_its_user() {
         &t.app.secret,
         |_| {},
         |c| {
-            c.database = Some(axum_supabase::db::Database::builder(&db.server_url()));
+            c.database = Some(
+                axum_supabase::db::Database::builder()
+                    .url(db.server_url())
+                    .clone(),
+            );
         },
     );
     let (ada, bob) = (t.sign_in("ada@example.com"), t.sign_in("bob@example.com"));

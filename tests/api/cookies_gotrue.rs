@@ -128,16 +128,8 @@ async fn every_refresh_error_gotrue_writes_is_read_as_it_means() {
 /// session: 503, cookies kept, and one error line naming the variable.
 #[tokio::test]
 async fn a_refused_api_key_is_503_and_an_error_naming_the_variable() {
-    use crate::logging::Capture;
-    use axum_supabase_auth::{config::LogFormat, telemetry};
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = telemetry::subscriber(
-        tracing_subscriber::EnvFilter::new("warn"),
-        LogFormat::Json,
-        move || writer.clone(),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    use axum_supabase_auth::config::LogFormat;
+    let (capture, _guard) = crate::logging::Capture::start(LogFormat::Json);
     let t = cookie_app_with(|s| {
         s.api_key("sb_publishable_not-the-projects-key");
     })

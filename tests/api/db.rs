@@ -372,14 +372,7 @@ async fn transactions(admin: &axum_supabase::db::tokio_postgres::Client, name: &
 #[tokio::test]
 async fn database_logs_hold_no_token_no_password_and_no_row_data() {
     use axum_supabase_auth::config::LogFormat;
-    let capture = crate::logging::Capture::default();
-    let writer = capture.clone();
-    let subscriber = axum_supabase_auth::telemetry::subscriber(
-        tracing_subscriber::EnvFilter::new("trace"),
-        LogFormat::Json,
-        move || writer.clone(),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = crate::logging::Capture::start(LogFormat::Json);
 
     let db = TestDb::new().await;
     let app = app_on(&db, 2, |b| {
@@ -398,7 +391,8 @@ async fn database_logs_hold_no_token_no_password_and_no_row_data() {
     // A database that is not there, reached with a password.
     let password = "db-password-that-must-not-be-logged";
     let down = TestApp::with_config(|c| {
-        let mut b = axum_supabase::db::Database::builder(&format!(
+        let mut b = axum_supabase::db::Database::builder();
+        b.url(format!(
             "postgresql://authenticator:{password}@127.0.0.1:9/postgres"
         ));
         b.acquire_timeout(std::time::Duration::from_millis(300));
@@ -469,7 +463,8 @@ async fn a_flood_of_readiness_probes_takes_one_connection_at_most() {
     let db = TestDb::new().await;
     let secret = crate::helpers::random_secret();
     let mut config = axum_supabase_auth::config::Config::for_tests(&secret);
-    let mut b = axum_supabase::db::Database::builder(&db.server_url());
+    let mut b = axum_supabase::db::Database::builder();
+    b.url(db.server_url());
     b.pool_size(1);
     config.database = Some(b);
     let state = AppState::new(&config).unwrap();

@@ -14,7 +14,8 @@ use crate::pg_support::{Bouncer, TestDb};
 
 fn app_through(bouncer: &Bouncer, db: &TestDb, pool: usize, session_check: bool) -> TestApp {
     TestApp::with_config(|c| {
-        let mut b = axum_supabase::db::Database::builder(&bouncer.server_url(db));
+        let mut b = axum_supabase::db::Database::builder();
+        b.url(bouncer.server_url(db));
         b.pool_size(pool)
             .acquire_timeout(Duration::from_secs(20))
             .session_check(session_check);

@@ -77,7 +77,8 @@ fn scope_app(
     change: impl FnOnce(&mut axum_supabase::db::DatabaseBuilder),
 ) -> Router {
     let auth = app.config.auth.build().unwrap();
-    let mut b = Database::builder(&db.server_url());
+    let mut b = Database::builder();
+    b.url(db.server_url());
     b.pool_size(pool).acquire_timeout(Duration::from_millis(500));
     change(&mut b);
     let database = b.build().unwrap();

@@ -47,7 +47,8 @@ pub fn app_on(
     change: impl FnOnce(&mut axum_supabase::db::DatabaseBuilder),
 ) -> TestApp {
     TestApp::with_config(|c| {
-        let mut b = Database::builder(&db.server_url());
+        let mut b = Database::builder();
+        b.url(db.server_url());
         b.pool_size(pool).acquire_timeout(Duration::from_secs(2));
         change(&mut b);
         c.database = Some(b);

@@ -162,12 +162,16 @@ impl JwksConfig {
         builder
             .jwks_url(&self.url)
             .jwks_max_stale(self.max_stale)
-            .jwks_timing(JwksTiming {
-                cooldown: self.cooldown,
-                min_refresh: self.min_refresh,
-                max_refresh: self.max_refresh,
-                timeout: self.timeout,
-            });
+            .jwks_timing(self.timing());
+    }
+
+    fn timing(&self) -> JwksTiming {
+        let mut timing = JwksTiming::default();
+        timing.cooldown = self.cooldown;
+        timing.min_refresh = self.min_refresh;
+        timing.max_refresh = self.max_refresh;
+        timing.timeout = self.timeout;
+        timing
     }
 }
 

@@ -30,6 +30,20 @@ impl Capture {
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+
+    /// Everything traced on this thread at TRACE level, in `format`, until
+    /// the guard drops. Parallel tests set subscribers of their own, and
+    /// tracing caches each callsite's interest across them: the cache is
+    /// rebuilt here, so that no event of this test is filtered out by a
+    /// verdict made while another test's subscriber was the only one around.
+    pub(crate) fn start(format: LogFormat) -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = Self::default();
+        let writer = capture.clone();
+        let subscriber = telemetry::subscriber(EnvFilter::new("trace"), format, move || writer.clone());
+        let guard = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        (capture, guard)
+    }
 }
 
 async fn exercise(app: &TestApp) -> Vec<String> {
@@ -82,10 +96,7 @@ fn assert_no_leak(logs: &str, secret: &str, tokens: &[String]) {
 }
 
 async fn run(format: LogFormat) -> (String, TestApp, Vec<String>) {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = telemetry::subscriber(EnvFilter::new("trace"), format, move || writer.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(format);
     let app = TestApp::new();
     let tokens = exercise(&app).await;
     (capture.text(), app, tokens)
@@ -115,10 +126,7 @@ async fn pretty_logs_hold_no_token_and_no_secret() {
 
 #[tokio::test]
 async fn a_json_request_line_carries_request_id_route_status_latency_and_user_sub() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = telemetry::subscriber(EnvFilter::new("info"), LogFormat::Json, move || writer.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(LogFormat::Json);
     let app = TestApp::new();
     let sub = uuid::Uuid::new_v4();
     let token = app.sign(app.token().subject(sub).email("private@example.com"));

@@ -24,6 +24,7 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
 use super::AuthUser;
+use crate::claims::Clock;
 
 /// Tokens longer than this are verified every time, never cached.
 pub(crate) const MAX_CACHED_TOKEN_LEN: usize = 4096;
@@ -81,9 +82,10 @@ impl TokenCache {
     pub(crate) fn get(&self, token: &[u8], generation: u64, now: i64) -> Option<AuthUser> {
         self.observe(generation);
         let entry = self.entries.get(token)?;
+        let clock = self.clock(now);
         let fresh = entry.generation == generation
-            && now <= entry.exp.saturating_add(self.leeway)
-            && entry.nbf.is_none_or(|nbf| nbf <= now.saturating_add(self.leeway));
+            && !clock.is_past(entry.exp)
+            && !entry.nbf.is_some_and(|nbf| clock.is_future(nbf));
         if fresh {
             Some(entry.user.clone())
         } else {
@@ -108,9 +110,15 @@ impl TokenCache {
 
     /// Drops entries that have expired by `now`.
     pub(crate) fn sweep(&self, now: i64) {
-        let leeway = self.leeway;
-        self.entries
-            .retain(|_, entry| now <= entry.exp.saturating_add(leeway));
+        let clock = self.clock(now);
+        self.entries.retain(|_, entry| !clock.is_past(entry.exp));
+    }
+
+    fn clock(&self, now: i64) -> Clock {
+        Clock {
+            now,
+            leeway: self.leeway,
+        }
     }
 
     /// The capacity, in entries of tokens up to 1 KiB.

@@ -20,6 +20,7 @@ use super::{Fault, RequiredClaim};
 /// The `role` claim. Supabase's own roles are typed; roles added by a custom
 /// access-token hook are kept as [`Role::Other`], never rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Role {
     /// A signed-in user (including anonymous sign-ins).
     Authenticated,
@@ -74,6 +75,7 @@ impl<'de> Deserialize<'de> for Role {
 
 /// The authenticator assurance level (`aal`): `aal1` for one factor, `aal2` after MFA.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Aal {
     /// One factor.
     Aal1,
@@ -292,7 +294,19 @@ impl std::fmt::Debug for SupabaseClaims {
     }
 }
 
+/// A UUID in the hyphenated form Supabase writes; other spellings are refused.
+pub(crate) fn hyphenated_uuid(s: &str) -> Option<Uuid> {
+    Some(s)
+        .filter(|s| s.len() == 36)
+        .and_then(|s| Uuid::try_parse(s).ok())
+}
+
 impl SupabaseClaims {
+    /// The `session_id` as a UUID, if the token names a session.
+    pub fn session_uuid(&self) -> Option<Uuid> {
+        self.session_id.as_deref().and_then(hyphenated_uuid)
+    }
+
     /// Whether the OAuth `scope` claim lists `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope
@@ -325,6 +339,26 @@ impl SupabaseClaims {
             Value::Object(map) => Some(map),
             _ => None,
         }
+    }
+}
+
+/// The time rules of JWT dates: `exp`, `nbf` and `iat` checked against
+/// `now` with the clock-skew `leeway`, the one place they are written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: i64,
+    pub(crate) leeway: i64,
+}
+
+impl Clock {
+    /// Whether `exp` has passed, beyond the leeway.
+    pub(crate) fn is_past(self, exp: i64) -> bool {
+        exp.saturating_add(self.leeway) < self.now
+    }
+
+    /// Whether `t` (an `nbf` or `iat`) is still to come, beyond the leeway.
+    pub(crate) fn is_future(self, t: i64) -> bool {
+        t > self.now.saturating_add(self.leeway)
     }
 }
 
@@ -393,19 +427,17 @@ pub(crate) fn validate(payload: Vec<u8>, rules: &ClaimRules, now: i64) -> Result
         return Err(Fault::LegacyApiKey);
     }
     let exp = exp.ok_or(Fault::MissingClaim(RequiredClaim::Exp))?.0;
-    if exp.saturating_add(rules.leeway) < now {
+    let clock = Clock {
+        now,
+        leeway: rules.leeway,
+    };
+    if clock.is_past(exp) {
         return Err(Fault::Expired);
     }
-    if claims
-        .nbf
-        .is_some_and(|nbf| nbf > now.saturating_add(rules.leeway))
-    {
+    if claims.nbf.is_some_and(|nbf| clock.is_future(nbf)) {
         return Err(Fault::NotYetValid);
     }
-    if claims
-        .iat
-        .is_some_and(|iat| iat > now.saturating_add(rules.leeway))
-    {
+    if claims.iat.is_some_and(|iat| clock.is_future(iat)) {
         return Err(Fault::IssuedInFuture);
     }
     let iss = iss.ok_or(Fault::MissingClaim(RequiredClaim::Iss))?;
@@ -418,10 +450,7 @@ pub(crate) fn validate(payload: Vec<u8>, rules: &ClaimRules, now: i64) -> Result
     }
     let sub = sub.ok_or(Fault::MissingClaim(RequiredClaim::Sub))?;
     // Supabase writes the hyphenated form; other spellings of a UUID are refused.
-    let sub = Some(sub.as_str())
-        .filter(|s| s.len() == 36)
-        .and_then(|s| Uuid::try_parse(s).ok())
-        .ok_or(Fault::SubNotUuid)?;
+    let sub = hyphenated_uuid(&sub).ok_or(Fault::SubNotUuid)?;
     let role = role.ok_or(Fault::MissingClaim(RequiredClaim::Role))?;
     Ok(Validated {
         sub,

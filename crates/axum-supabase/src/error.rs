@@ -344,9 +344,9 @@ impl AuthError {
         self.fault.status()
     }
 
-    /// The RFC 6750 error code on the wire, if the challenge carries one.
-    pub fn code(&self) -> Option<&'static str> {
-        self.fault.code().map(Code::as_str)
+    /// The RFC 6750 error code, if the challenge carries one.
+    pub fn code(&self) -> Option<Code> {
+        self.fault.code()
     }
 
     /// A short description that is safe to show the client and to log.
@@ -354,16 +354,11 @@ impl AuthError {
         self.fault.description()
     }
 
-    /// A fixed, low-cardinality name for metrics.
-    pub fn reason(&self) -> &'static str {
-        self.fault.label()
-    }
-
     fn challenge(&self, realm: &str) -> Option<String> {
         if self.fault.is_outage() {
             return None;
         }
-        Some(match self.code() {
+        Some(match self.code().map(Code::as_str) {
             None => format!("Bearer realm=\"{realm}\""),
             Some(code) => format!(
                 "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
@@ -374,7 +369,7 @@ impl AuthError {
 
     /// The default body: `{"error", "error_description"}` (RFC 6749 §5.2).
     pub fn default_body(&self) -> ErrorBody {
-        let code = self.code().unwrap_or(match self.fault {
+        let code = self.code().map(Code::as_str).unwrap_or(match self.fault {
             Fault::MissingLayer => "internal_error",
             Fault::KeysUnavailable { .. } | Fault::RefreshUnavailable { .. } => "temporarily_unavailable",
             Fault::CrossSiteRequest => "cross_site_request",

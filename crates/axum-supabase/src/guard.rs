@@ -132,13 +132,13 @@ impl<S: Send + Sync, R: Requirement> FromRequestParts<S> for Require<R> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ctx = context(parts)?;
         let Some(user) = ctx.user.clone() else {
-            return Err(AuthRejection::new(Fault::Missing, Some(&ctx.auth)));
+            return Err(AuthRejection::new(Fault::Missing, Some(&ctx.responder)));
         };
         if !R::allows(&user) {
             tracing::debug!(rule = std::any::type_name::<R>(), "guard refused the caller");
             let error = AuthError::from(Fault::InsufficientScope(R::DESCRIPTION));
-            ctx.auth.count_outcome(error.reason());
-            return Err(AuthRejection::new(error, Some(&ctx.auth)));
+            ctx.responder.count(error.fault().label());
+            return Err(AuthRejection::new(error, Some(&ctx.responder)));
         }
         Ok(Self {
             user,

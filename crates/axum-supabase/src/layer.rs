@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
@@ -14,16 +15,62 @@ use axum::response::Response;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::bearer::bearer_bytes;
-use super::user::AuthContext;
-use super::{AuthError, AuthUser, Fault, SupabaseAuth};
+use crate::bearer::bearer_bytes;
+use crate::error::{AuthError, Fault};
 use crate::unix_now;
+use crate::user::{AuthContext, AuthUser};
+use crate::verifier::SupabaseAuth;
 
 /// Whether a request without credentials may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Required,
     Optional,
+}
+
+/// A source of credentials besides the `Authorization` header: the session
+/// cookie, with the `cookies` feature. The layer knows no more of it than this.
+#[cfg_attr(
+    not(feature = "cookies"),
+    allow(dead_code, reason = "only cookie sessions are a source")
+)]
+pub(crate) trait CredentialSource: Send + Sync + std::fmt::Debug {
+    /// What a request without `Authorization` carries.
+    fn inspect(&self, request: &Request) -> Credential;
+}
+
+/// What a [`CredentialSource`] found.
+#[cfg_attr(
+    not(feature = "cookies"),
+    allow(dead_code, reason = "only cookie sessions are a source")
+)]
+pub(crate) enum Credential {
+    /// Nothing: the decision without credentials stands.
+    Absent,
+    /// Refuse at once.
+    Refuse(AuthError),
+    /// Let through as this user, then `finish` the handler's response.
+    Pass(AuthUser, fn(&mut Response)),
+    /// Work that may wait (a full verification, a refresh).
+    Deferred(Pin<Box<dyn Future<Output = Verdict> + Send>>),
+}
+
+/// Work a source does on the request before the handler.
+pub(crate) type Prepare = Box<dyn FnOnce(&mut Request) + Send>;
+/// Work a source does on the response, the handler's or the refusal.
+pub(crate) type Finish = Box<dyn FnOnce(&mut Response) + Send>;
+
+/// The outcome of a deferred credential.
+#[cfg_attr(
+    not(feature = "cookies"),
+    allow(dead_code, reason = "only cookie sessions are a source")
+)]
+pub(crate) struct Verdict {
+    pub(crate) user: Result<AuthUser, AuthError>,
+    /// Runs on the request before the handler, when it is let through.
+    pub(crate) prepare: Option<Prepare>,
+    /// Runs on the response.
+    pub(crate) finish: Finish,
 }
 
 /// Wraps routes so that they only see authenticated requests.
@@ -42,8 +89,7 @@ enum Mode {
 pub struct AuthLayer {
     verifier: SupabaseAuth,
     mode: Mode,
-    #[cfg(feature = "cookies")]
-    cookies: Option<crate::session::SessionCookies>,
+    credentials: Option<Arc<dyn CredentialSource>>,
 }
 
 impl AuthLayer {
@@ -52,8 +98,7 @@ impl AuthLayer {
         Self {
             verifier,
             mode: Mode::Required,
-            #[cfg(feature = "cookies")]
-            cookies: None,
+            credentials: None,
         }
     }
 
@@ -63,16 +108,31 @@ impl AuthLayer {
         Self {
             verifier,
             mode: Mode::Optional,
-            #[cfg(feature = "cookies")]
-            cookies: None,
+            credentials: None,
         }
     }
 
-    /// Also accepts `@supabase/ssr` session cookies (made by `SessionCookies::layer`).
-    #[cfg(feature = "cookies")]
-    pub(crate) fn with_cookies(mut self, cookies: crate::session::SessionCookies) -> Self {
-        self.cookies = Some(cookies);
+    /// Also accepts what `source` finds in requests without `Authorization`.
+    #[cfg_attr(
+        not(feature = "cookies"),
+        allow(dead_code, reason = "only cookie sessions add a source")
+    )]
+    pub(crate) fn with_credentials(mut self, source: Arc<dyn CredentialSource>) -> Self {
+        self.credentials = Some(source);
         self
+    }
+}
+
+impl SupabaseAuth {
+    /// A layer for routes that need a signed-in caller: no token is a 401.
+    pub fn layer(&self) -> AuthLayer {
+        AuthLayer::required(self.clone())
+    }
+
+    /// A layer for routes where signing in is optional: no token gives the
+    /// handler's `Option<AuthUser>` a `None`; a bad token is still a 401.
+    pub fn optional_layer(&self) -> AuthLayer {
+        AuthLayer::optional(self.clone())
     }
 }
 
@@ -84,8 +144,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             verifier: self.verifier.clone(),
             mode: self.mode,
-            #[cfg(feature = "cookies")]
-            cookies: self.cookies.clone(),
+            credentials: self.credentials.clone(),
         }
     }
 }
@@ -96,25 +155,20 @@ pub struct AuthService<S> {
     inner: S,
     verifier: SupabaseAuth,
     mode: Mode,
-    #[cfg(feature = "cookies")]
-    cookies: Option<crate::session::SessionCookies>,
+    credentials: Option<Arc<dyn CredentialSource>>,
 }
 
 /// What the synchronous part of a call found.
 enum Found {
-    /// Let the request through, with this user (`None`: anonymous, optional mode).
-    Pass(Option<AuthUser>),
+    /// Let the request through, with this user (`None`: anonymous, optional
+    /// mode), and finish the response with the function, if any.
+    Pass(Option<AuthUser>, Option<fn(&mut Response)>),
     /// Answer with this error.
     Refuse(AuthError),
     /// A token the cache does not know: verify it in full.
     Verify(String),
-    /// A session cookie that needs a full verification or a refresh.
-    #[cfg(feature = "cookies")]
-    Cookie(crate::session::SessionCookies, crate::session::CookieRequest),
-    /// A session cookie whose token the cache holds, fresh: pass, and keep
-    /// shared caches from storing the answer.
-    #[cfg(feature = "cookies")]
-    PassCookie(AuthUser),
+    /// Another source's credentials, decided later.
+    Deferred(Pin<Box<dyn Future<Output = Verdict> + Send>>),
 }
 
 impl<S> Service<Request> for AuthService<S>
@@ -137,7 +191,7 @@ where
         let found = match bearer_bytes(request.headers(), self.verifier.max_token_len()) {
             Err(error) => Found::Refuse(error),
             Ok(Some(token)) => match self.verifier.check_cached(token, unix_now()) {
-                Ok(Some(user)) => Found::Pass(Some(user)),
+                Ok(Some(user)) => Found::Pass(Some(user), None),
                 Err(error) => Found::Refuse(error),
                 // Visible ASCII (bearer_bytes checked) is always UTF-8.
                 Ok(None) => match std::str::from_utf8(token) {
@@ -148,10 +202,8 @@ where
             Ok(None) => self.without_header(&request),
         };
         match found {
-            Found::Pass(user) => AuthFuture::inner(pass(&mut self.inner, &self.verifier, request, user)),
-            #[cfg(feature = "cookies")]
-            Found::PassCookie(user) => {
-                AuthFuture::cookie(pass(&mut self.inner, &self.verifier, request, Some(user)))
+            Found::Pass(user, finish) => {
+                AuthFuture::inner(pass(&mut self.inner, &self.verifier, request, user), finish)
             }
             Found::Refuse(error) => AuthFuture::ready(refuse(&self.verifier, error)),
             Found::Verify(token) => {
@@ -166,34 +218,28 @@ where
                     }
                 }))
             }
-            #[cfg(feature = "cookies")]
-            Found::Cookie(sessions, found) => {
+            Found::Deferred(verdict) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let verifier = self.verifier.clone();
                 AuthFuture::verify(Box::pin(async move {
-                    use crate::session::{Authenticated, finish, finish_refreshed};
-                    match sessions.authenticate(found).await {
-                        Authenticated::Pass {
-                            user,
-                            access,
-                            cookies,
-                        } => {
+                    let Verdict {
+                        user,
+                        prepare,
+                        finish,
+                    } = verdict.await;
+                    let mut response = match user {
+                        Ok(user) => {
                             let mut request = request;
-                            if let Some(access) = access {
-                                request.extensions_mut().insert(access);
+                            if let Some(prepare) = prepare {
+                                prepare(&mut request);
                             }
-                            let mut response = pass(&mut inner, &verifier, request, Some(user)).await?;
-                            crate::session::keep_private(&mut response);
-                            finish_refreshed(&mut response, cookies, sessions.cookie_name());
-                            Ok(response)
+                            pass(&mut inner, &verifier, request, Some(user)).await?
                         }
-                        Authenticated::Refuse { error, cookies } => {
-                            let mut response = refuse(&verifier, error);
-                            finish(&mut response, cookies);
-                            Ok(response)
-                        }
-                    }
+                        Err(error) => refuse(&verifier, error),
+                    };
+                    finish(&mut response);
+                    Ok(response)
                 }))
             }
         }
@@ -201,36 +247,19 @@ where
 }
 
 impl<S> AuthService<S> {
-    /// No `Authorization` header: a session cookie decides, when cookie
-    /// sessions are on and one was sent; otherwise there are no credentials.
+    /// No `Authorization` header: another source's credentials decide, when
+    /// there is one and it finds any; otherwise there are no credentials.
     fn without_header(&self, request: &Request) -> Found {
-        #[cfg(feature = "cookies")]
-        if let Some(found) = self.cookie_session(request) {
-            return found;
+        match self.credentials.as_ref().map(|source| source.inspect(request)) {
+            None | Some(Credential::Absent) => {}
+            Some(Credential::Refuse(error)) => return Found::Refuse(error),
+            Some(Credential::Pass(user, finish)) => return Found::Pass(Some(user), Some(finish)),
+            Some(Credential::Deferred(verdict)) => return Found::Deferred(verdict),
         }
         match self.mode {
-            Mode::Optional => Found::Pass(None),
+            Mode::Optional => Found::Pass(None, None),
             Mode::Required if token_in_query(request) => Found::Refuse(Fault::TokenInQuery.into()),
             Mode::Required => Found::Refuse(Fault::Missing.into()),
-        }
-    }
-
-    /// What the session cookie decides; `None` without one. A fresh token the
-    /// cache holds passes at once; anything else is verified (and maybe refreshed).
-    #[cfg(feature = "cookies")]
-    fn cookie_session(&self, request: &Request) -> Option<Found> {
-        use crate::session::{Inspected, SessionCookies};
-        let cookies = self.cookies.as_ref()?;
-        match cookies.inspect(request) {
-            Inspected::Absent => None,
-            Inspected::CrossSite => Some(Found::Refuse(Fault::CrossSiteRequest.into())),
-            Inspected::Found(found) => {
-                let now = unix_now();
-                Some(match self.verifier.check_cached(found.access_token(), now) {
-                    Ok(Some(user)) if SessionCookies::is_fresh(&user, now) => Found::PassCookie(user),
-                    _ => Found::Cookie(cookies.clone(), found),
-                })
-            }
         }
     }
 }
@@ -242,22 +271,23 @@ fn pass<S: Service<Request>>(
     mut request: Request,
     user: Option<AuthUser>,
 ) -> S::Future {
+    let responder = auth.responder();
     match &user {
         Some(user) => {
             tracing::Span::current().record("user.sub", tracing::field::display(user.sub()));
-            auth.count_outcome("ok");
+            responder.count("ok");
         }
-        None => auth.count_outcome("anonymous"),
+        None => responder.count("anonymous"),
     }
     request.extensions_mut().insert(AuthContext {
         user,
-        auth: auth.clone(),
+        responder: responder.clone(),
     });
     inner.call(request)
 }
 
 fn refuse(auth: &SupabaseAuth, error: AuthError) -> Response {
-    auth.count_outcome(error.reason());
+    auth.responder().count(error.fault().label());
     tracing::debug!(reason = error.description(), "request not authenticated");
     auth.reject(error)
 }
@@ -274,30 +304,18 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, E> {
-        // `private`: authenticated by a session cookie, so no shared cache may store the answer.
-        Inner { #[pin] future: F, private: bool },
+        // `finish`: what the credentials' source does to the answer (a session
+        // cookie's keeps shared caches from storing it).
+        Inner { #[pin] future: F, finish: Option<fn(&mut Response)> },
         Ready { response: Option<Response> },
         Verify { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
     }
 }
 
 impl<F, E> AuthFuture<F, E> {
-    fn inner(future: F) -> Self {
+    fn inner(future: F, finish: Option<fn(&mut Response)>) -> Self {
         Self {
-            state: State::Inner {
-                future,
-                private: false,
-            },
-        }
-    }
-
-    #[cfg(feature = "cookies")]
-    fn cookie(future: F) -> Self {
-        Self {
-            state: State::Inner {
-                future,
-                private: true,
-            },
+            state: State::Inner { future, finish },
         }
     }
 
@@ -331,11 +349,11 @@ impl<F: Future<Output = Result<Response, E>>, E> Future for AuthFuture<F, E> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Inner { future, private } => {
-                let private = *private;
+            StateProj::Inner { future, finish } => {
+                let finish = *finish;
                 future.poll(cx).map_ok(|mut response| {
-                    if private {
-                        mark_private(&mut response);
+                    if let Some(finish) = finish {
+                        finish(&mut response);
                     }
                     response
                 })
@@ -346,14 +364,6 @@ impl<F: Future<Output = Result<Response, E>>, E> Future for AuthFuture<F, E> {
         }
     }
 }
-
-#[cfg(feature = "cookies")]
-fn mark_private(response: &mut Response) {
-    crate::session::keep_private(response);
-}
-
-#[cfg(not(feature = "cookies"))]
-fn mark_private(_: &mut Response) {}
 
 /// Whether the query string carries something that looks like a token parameter,
 /// so the 401 can say where the token belongs. Only names are inspected.

@@ -101,6 +101,36 @@
 //! be changed ([`SupabaseAuthBuilder::realm`],
 //! [`SupabaseAuthBuilder::rejection_body`]); the status and the challenge cannot.
 //!
+//! # One way to configure every part
+//!
+//! The verifier ([`SupabaseAuth`]), the database (`db::Database`, feature
+//! `postgres`) and cookie sessions (`session::SessionCookies`, feature
+//! `cookies`) are configured alike, through three doors:
+//!
+//! - `Part::builder()` for code: setters, then `build()`;
+//! - `Part::from_env()` for the process environment;
+//! - `Part::from_lookup(|name| …)` for any other source (a test's map, a
+//!   secret store), read exactly as `from_env` reads the environment.
+//!
+//! Each builder also has `from_env`/`from_lookup`, for an application that
+//! reads the variables and then adjusts in code. Every rule is checked in
+//! `build()` (or `check()`), and every failure is one [`BuildError`]: the
+//! [`Setting`], the variable it came from when it came from the environment
+//! (`SUPABASE_URL is not set`) or the method when it came from code
+//! (`project_url() is not set`), and a typed [`Reason`]. No message holds a
+//! value. [`Env`] is the reader every part uses; an application can read its
+//! own variables with it, the same way.
+//!
+//! ```
+//! use axum_supabase::{Setting, SupabaseAuth};
+//!
+//! let vars = [("SUPABASE_URL", "https://abc.supabase.co"), ("JWT_LEEWAY_SECS", "900")];
+//! let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+//! let error = SupabaseAuth::from_lookup(lookup).unwrap_err();
+//! assert_eq!(error.setting(), Setting::Leeway);
+//! assert_eq!(error.to_string(), "JWT_LEEWAY_SECS is invalid: must be a whole number of seconds from 0 to 300");
+//! ```
+//!
 //! # Features
 //!
 //! - `jwks` (default): asymmetric keys from the project's JWKS endpoint.
@@ -113,31 +143,34 @@
 //!   at a time, written back; a CSRF rule for cookie-authenticated writes.
 //! - `testing`: `testing::Token` mints Supabase-shaped tokens, and
 //!   `AuthUser::for_tests` makes a user for handler unit tests.
+//! - `internals`: hooks for this repository's fuzz targets, benches and
+//!   tests; not part of the API.
 //!
 //! # Side effects
 //!
 //! None at build time: no recorder, no thread, no environment read outside
-//! [`SupabaseAuth::from_env`]. The background work (JWKS refresh, cache
+//! the `from_env` doors. The background work (JWKS refresh, cache
 //! sweep) starts on the first verification inside a Tokio runtime, or with
 //! [`SupabaseAuth::start`], and stops when the last clone is dropped.
 #![deny(missing_docs)]
 
 mod bearer;
-mod body;
+#[cfg(any(feature = "jwks", feature = "cookies"))]
+mod bounded_body;
 mod cache;
 mod claims;
 mod config;
 #[cfg(feature = "postgres")]
 pub mod db;
 mod error;
+mod error_body;
 mod guard;
-#[cfg(any(feature = "jwks", feature = "cookies"))]
-mod http;
 mod json;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod layer;
 mod metrics;
+mod respond;
 #[cfg(feature = "cookies")]
 pub mod session;
 mod task;
@@ -147,14 +180,16 @@ mod user;
 mod verifier;
 
 pub use bearer::DEFAULT_MAX_TOKEN_BYTES;
-pub use body::ErrorBody;
 pub use cache::DEFAULT_CACHE_ENTRIES;
 pub use claims::{Aal, AmrEntry, Audience, Role, SupabaseClaims};
-pub use config::{
-    BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, JwksTiming, MAX_LEEWAY, MIN_SECRET_LEN, Setting,
-    SupabaseAuthBuilder,
+pub use config::builder::SupabaseAuthBuilder;
+pub use config::env::Env;
+pub use config::settings::{
+    Bounds, BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, JwksTiming, MAX_LEEWAY, MIN_SECRET_LEN, Reason,
+    Setting, Unit,
 };
 pub use error::{AuthError, Code, Fault, REALM, RequiredClaim};
+pub use error_body::ErrorBody;
 pub use guard::{Aal2, Admin, ByRole, NotAnonymous, Require, RequireRole, Requirement, RoleRequirement};
 #[cfg(feature = "jwks")]
 pub use jwks::{FetchError, JwksCache, JwksStatus};

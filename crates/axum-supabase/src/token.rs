@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::config::DEV_SUPABASE_URL;
+use crate::config::settings::DEV_SUPABASE_URL;
 use crate::unix_now as now;
 use crate::{AuthUser, Role};
 

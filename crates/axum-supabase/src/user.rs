@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use axum::response::{IntoResponse, Response};
 
-use super::{AuthError, Fault, Role, SupabaseAuth, SupabaseClaims};
+use crate::claims::{Role, SupabaseClaims};
+use crate::error::{AuthError, Fault};
+use crate::respond::Responder;
 
 /// The verified caller. Only the verifier makes one (and, with the `testing`
 /// feature, `AuthUser::for_tests`): a handler that takes it knows the
@@ -118,12 +120,12 @@ impl AuthUser {
 }
 
 /// What the layer found, stored in the request extensions for the extractors,
-/// with the verifier whose rejection style they answer in.
+/// with the rejection style of the verifier they answer for.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthContext {
     /// `None`: no credentials were sent (optional mode only).
     pub(crate) user: Option<AuthUser>,
-    pub(crate) auth: SupabaseAuth,
+    pub(crate) responder: Responder,
 }
 
 /// An extractor's refusal: an [`AuthError`], answered like the layer's own
@@ -131,14 +133,14 @@ pub(crate) struct AuthContext {
 #[derive(Debug)]
 pub struct AuthRejection {
     error: AuthError,
-    auth: Option<SupabaseAuth>,
+    responder: Option<Responder>,
 }
 
 impl AuthRejection {
-    pub(crate) fn new(error: impl Into<AuthError>, auth: Option<&SupabaseAuth>) -> Self {
+    pub(crate) fn new(error: impl Into<AuthError>, responder: Option<&Responder>) -> Self {
         Self {
             error: error.into(),
-            auth: auth.cloned(),
+            responder: responder.cloned(),
         }
     }
 
@@ -150,8 +152,8 @@ impl AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        match self.auth {
-            Some(auth) => auth.reject(self.error),
+        match self.responder {
+            Some(responder) => responder.reject(self.error),
             None => self.error.into_response(),
         }
     }
@@ -172,7 +174,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
         let ctx = context(parts)?;
         ctx.user
             .clone()
-            .ok_or_else(|| AuthRejection::new(Fault::Missing, Some(&ctx.auth)))
+            .ok_or_else(|| AuthRejection::new(Fault::Missing, Some(&ctx.responder)))
     }
 }
 

@@ -25,9 +25,14 @@ use super::json::{self, JsonError};
 #[cfg(feature = "jwks")]
 use super::jwks::{JwksCache, JwksKey, KeyLookup};
 use super::{AuthError, AuthUser, Fault};
-use crate::config::{BodyFn, Resolved};
+use crate::config::builder::{Resolved, SupabaseAuthBuilder};
+use crate::config::env::process;
+use crate::config::settings::BuildError;
+#[cfg(feature = "jwks")]
+use crate::config::settings::{Reason, Setting};
+use crate::respond::Responder;
 use crate::task::Supervised;
-use crate::{AuthLayer, BuildError, SupabaseAuthBuilder, unix_now};
+use crate::unix_now;
 
 /// Verifies Supabase access tokens, and makes the layers that do it per
 /// request. Cheap to clone: everything sits behind one `Arc`.
@@ -46,11 +51,9 @@ struct Inner {
     cache: Option<TokenCache>,
     rules: ClaimRules,
     max_token_len: usize,
-    realm: String,
-    rejection_body: Option<BodyFn>,
+    responder: Responder,
     /// The cache sweep, kept running on whichever runtime uses the verifier.
     sweeper: Supervised,
-    metrics: crate::metrics::AuthMetrics,
 }
 
 impl std::fmt::Debug for SupabaseAuth {
@@ -127,18 +130,42 @@ impl SupabaseAuth {
         SupabaseAuthBuilder::default()
     }
 
-    /// Built from the environment: [`SupabaseAuthBuilder::from_env`], then `build`.
+    /// Built from the process environment: [`SupabaseAuthBuilder::from_env`], then `build`.
     pub fn from_env() -> Result<Self, BuildError> {
-        SupabaseAuthBuilder::from_env()?.build()
+        Self::from_lookup(process)
     }
 
-    pub(crate) fn from_resolved(r: Resolved) -> Result<Self, BuildError> {
+    /// Built from variables read through `lookup`, as [`from_env`](Self::from_env) reads them.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        SupabaseAuthBuilder::from_lookup(lookup)?.build()
+    }
+
+    fn from_resolved(r: Resolved) -> Result<Self, BuildError> {
+        #[cfg(feature = "jwks")]
+        let jwks = match r.jwks {
+            None => None,
+            Some(j) => Some(
+                JwksCache::new(crate::jwks::JwksConfig {
+                    url: j.url,
+                    cooldown: j.timing.cooldown,
+                    max_stale: j.max_stale,
+                    min_refresh: j.timing.min_refresh,
+                    max_refresh: j.timing.max_refresh,
+                    timeout: j.timing.timeout,
+                    max_body: 256 * 1024,
+                })
+                .map_err(|_| {
+                    r.origins
+                        .error(Setting::JwksUrl, Reason::Rule("cannot build its HTTPS client"))
+                })?,
+            ),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 project_url: r.project_url,
                 hs256: r.hs256_secret.as_deref().map(DecodingKey::from_secret),
                 #[cfg(feature = "jwks")]
-                jwks: r.jwks.map(JwksCache::new).transpose()?,
+                jwks,
                 cache: (r.cache_size > 0).then(|| TokenCache::new(r.cache_size, r.leeway)),
                 rules: ClaimRules {
                     issuers: r.issuers,
@@ -146,23 +173,10 @@ impl SupabaseAuth {
                     leeway: r.leeway,
                 },
                 max_token_len: r.max_token_bytes,
-                realm: r.realm,
-                rejection_body: r.rejection_body,
+                responder: Responder::new(r.realm, r.rejection_body),
                 sweeper: Supervised::default(),
-                metrics: crate::metrics::AuthMetrics::default(),
             }),
         })
-    }
-
-    /// A layer for routes that need a signed-in caller: no token is a 401.
-    pub fn layer(&self) -> AuthLayer {
-        AuthLayer::required(self.clone())
-    }
-
-    /// A layer for routes where signing in is optional: no token gives the
-    /// handler's `Option<AuthUser>` a `None`; a bad token is still a 401.
-    pub fn optional_layer(&self) -> AuthLayer {
-        AuthLayer::optional(self.clone())
     }
 
     /// Starts the background work now rather than on first use: the first JWKS
@@ -219,15 +233,15 @@ impl SupabaseAuth {
         self.inner.rules.leeway
     }
 
-    /// Counts one outcome (`auth_outcomes_total`, feature `metrics`).
-    pub(crate) fn count_outcome(&self, outcome: &'static str) {
-        self.inner.metrics.outcome(outcome);
+    /// The rejection style the layer and the extractors answer in.
+    pub(crate) fn responder(&self) -> &Responder {
+        &self.inner.responder
     }
 
     /// The response for a refused request: the configured body, then the
     /// status, challenge and `Retry-After` that RFC 6750 asks for.
     pub fn reject(&self, error: AuthError) -> Response {
-        error.respond(&self.inner.realm, self.inner.rejection_body.as_deref())
+        self.inner.responder.reject(error)
     }
 
     /// Verifies `token` and returns the user it identifies.
@@ -304,7 +318,7 @@ impl SupabaseAuth {
     async fn verify_timed(&self, token: &str, now: i64) -> Result<AuthUser, AuthError> {
         let started = std::time::Instant::now();
         let result = self.verify_uncached(token, now).await;
-        self.inner.metrics.verify_latency(started.elapsed());
+        self.inner.responder.metrics().verify_latency(started.elapsed());
         result
     }
 
@@ -338,14 +352,15 @@ impl SupabaseAuth {
     }
 
     /// Whose session an expired cookie token belongs to, so that its refresh
-    /// can be bounded per session. `None`: not one to refresh.
+    /// can be bounded per session, and whether that is proven. `None`: not
+    /// one to refresh.
     ///
-    /// A token signed by one of our keys gives its `session_id` (its `sub`
-    /// without one). A token whose key has since left the JWKS cannot be
-    /// checked; `@supabase/ssr` refreshes it on expiry alone, and so do we, if
-    /// it names our issuer, a UUID session and subject, and has expired. Its
-    /// refresh draws on a global budget, and what GoTrue returns is verified
-    /// as usual.
+    /// A token signed by one of our keys proves its `session_id` (without
+    /// one, it gives its `sub`, unproven). A token whose key has since left
+    /// the JWKS cannot be checked; `@supabase/ssr` refreshes it on expiry
+    /// alone, and so do we, if it names our issuer, a UUID session and
+    /// subject, and has expired: unproven, its refresh draws on a global
+    /// budget, and what GoTrue returns is verified as usual.
     #[cfg(feature = "cookies")]
     pub(crate) async fn expired_session(&self, token: &str, now: i64) -> Option<(uuid::Uuid, bool)> {
         #[derive(serde::Deserialize)]
@@ -355,10 +370,7 @@ impl SupabaseAuth {
             exp: Option<f64>,
             iss: Option<String>,
         }
-        let uuid = |s: Option<&str>| {
-            s.filter(|s| s.len() == 36)
-                .and_then(|s| uuid::Uuid::try_parse(s).ok())
-        };
+        let uuid = |s: Option<&str>| s.and_then(crate::claims::hyphenated_uuid);
         let (payload, verified) = match self.signed_payload(token).await {
             Ok(payload) => (payload, true),
             Err(Fault::UnknownKey) => (decode(segments(token).ok()?.1)?, false),
@@ -367,7 +379,10 @@ impl SupabaseAuth {
         let id: Identity = serde_json::from_slice(&payload).ok()?;
         let session = uuid(id.session_id.as_deref());
         if verified {
-            return Some((session.or(uuid(id.sub.as_deref()))?, true));
+            return match session {
+                Some(session) => Some((session, true)),
+                None => Some((uuid(id.sub.as_deref())?, false)),
+            };
         }
         let expired = id.exp.is_some_and(|exp| exp < now as f64);
         let ours = id.iss.is_some_and(|iss| self.inner.rules.issuers.contains(&iss));
@@ -411,6 +426,16 @@ impl SupabaseAuth {
             }
             _ => Err(Fault::UnsupportedAlgorithm),
         }
+    }
+}
+
+impl SupabaseAuthBuilder {
+    /// Checks every rule and builds the verifier: keys, cache and (with JWKS)
+    /// the HTTP client. It needs no runtime: background work (the JWKS
+    /// refresh, the cache sweep) starts on first use inside a Tokio runtime,
+    /// or at once with [`SupabaseAuth::start`].
+    pub fn build(&self) -> Result<SupabaseAuth, BuildError> {
+        SupabaseAuth::from_resolved(self.resolve()?)
     }
 }
 

@@ -113,7 +113,8 @@ async fn a_custom_realm_and_body_never_change_the_status_or_the_challenge() {
     b.realm("my-app").rejection_body(|error| {
         // A body function that tries to answer 200 and to set its own challenge.
         let mut response =
-            axum::Json(json!({ "message": error.description(), "reason": error.reason() })).into_response();
+            axum::Json(json!({ "message": error.description(), "reason": error.fault().label() }))
+                .into_response();
         *response.status_mut() = StatusCode::OK;
         response
             .headers_mut()

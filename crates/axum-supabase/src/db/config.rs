@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::env::{Env, process};
+use crate::config::settings::{BuildError, Origins, Reason, Setting, redacted};
+
 /// Roles a token may never run as, whatever `DB_ROLES` says: they own the
 /// schema, bypass RLS, replicate, manage keys or read the server's files.
 /// The roles Supabase's own SQL creates with such rights (supabase/postgres
@@ -34,94 +37,36 @@ const FORBIDDEN_ROLES: &[&str] = &[
 /// The roles a token may run as unless [`DatabaseBuilder::roles`] says otherwise.
 pub const DEFAULT_DB_ROLES: &[&str] = &["anon", "authenticated"];
 
-/// A database setting, for errors that name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DbSetting {
-    /// The connection string.
-    Url,
-    /// [`DatabaseBuilder::pool_size`]
-    PoolSize,
-    /// [`DatabaseBuilder::acquire_timeout`]
-    AcquireTimeout,
-    /// [`DatabaseBuilder::statement_timeout`]
-    StatementTimeout,
-    /// [`DatabaseBuilder::roles`]
-    Roles,
-    /// [`DatabaseBuilder::session_check`]
-    SessionCheck,
-    /// [`DatabaseBuilder::session_cache_ttl`]
-    SessionCacheTtl,
-}
-
-impl DbSetting {
-    /// The environment variable [`DatabaseBuilder::from_lookup`] reads it from.
-    pub fn env_var(self) -> &'static str {
-        match self {
-            Self::Url => "DATABASE_URL",
-            Self::PoolSize => "DB_POOL_SIZE",
-            Self::AcquireTimeout => "DB_ACQUIRE_TIMEOUT_MS",
-            Self::StatementTimeout => "DB_STATEMENT_TIMEOUT_MS",
-            Self::Roles => "DB_ROLES",
-            Self::SessionCheck => "SESSION_CHECK",
-            Self::SessionCacheTtl => "SESSION_CACHE_TTL_SECS",
-        }
-    }
-}
-
-/// Why the database settings were refused. The message never holds the
-/// connection string, so no password can leak through it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {reason}", .setting.env_var())]
-pub struct DbBuildError {
-    setting: DbSetting,
-    reason: &'static str,
-}
-
-impl DbBuildError {
-    pub(super) fn new(setting: DbSetting, reason: &'static str) -> Self {
-        Self { setting, reason }
-    }
-
-    /// The setting at fault.
-    pub fn setting(&self) -> DbSetting {
-        self.setting
-    }
-
-    /// What is wrong with it, without its value.
-    pub fn reason(&self) -> &'static str {
-        self.reason
-    }
-}
-
 /// Settings for [`Database`](super::Database), checked by [`build`](Self::build).
 ///
 /// ```
 /// use std::time::Duration;
 /// use axum_supabase::db::Database;
 ///
-/// let db = Database::builder("postgresql://authenticator:secret@127.0.0.1:54322/postgres")
+/// let db = Database::builder()
+///     .url("postgresql://authenticator:secret@127.0.0.1:54322/postgres")
 ///     .pool_size(8)
 ///     .statement_timeout(Duration::from_secs(3))
 ///     .build()?;
 /// assert!(!format!("{db:?}").contains("secret"));
-/// # Ok::<(), axum_supabase::db::DbBuildError>(())
+/// # Ok::<(), axum_supabase::BuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct DatabaseBuilder {
-    pub(super) url: SecretString,
+    pub(super) url: Option<SecretString>,
     pub(super) pool_size: usize,
     pub(super) acquire_timeout: Duration,
     pub(super) statement_timeout: Duration,
     pub(super) roles: Vec<String>,
     pub(super) session_check: bool,
     pub(super) session_cache_ttl: Duration,
+    origins: Origins,
 }
 
 impl fmt::Debug for DatabaseBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseBuilder")
-            .field("url", &"[redacted]")
+            .field("url", &redacted(&self.url))
             .field("pool_size", &self.pool_size)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
@@ -132,62 +77,88 @@ impl fmt::Debug for DatabaseBuilder {
     }
 }
 
-impl DatabaseBuilder {
-    pub(super) fn new(url: &str) -> Self {
+impl Default for DatabaseBuilder {
+    fn default() -> Self {
         Self {
-            url: SecretString::from(url.trim().to_owned()),
+            url: None,
             pool_size: 10,
             acquire_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(5),
             roles: DEFAULT_DB_ROLES.iter().map(|r| (*r).to_owned()).collect(),
             session_check: false,
             session_cache_ttl: Duration::from_secs(5),
+            origins: Origins::default(),
         }
     }
+}
 
-    /// Reads `DATABASE_URL` and the `DB_*`/`SESSION_*` variables through
-    /// `lookup`. `Ok(None)` when `DATABASE_URL` is unset: no database.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, DbBuildError> {
-        let get = |s: DbSetting| crate::config::lookup_var(&lookup, s.env_var());
-        let Some(url) = get(DbSetting::Url) else {
-            return Ok(None);
+/// `SESSION_CHECK`'s words.
+const SESSION_CHECK: &[&str] = &["off", "db"];
+
+impl DatabaseBuilder {
+    /// A builder from the process environment: `DATABASE_URL`, `DB_POOL_SIZE`,
+    /// `DB_ACQUIRE_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`, `DB_ROLES`,
+    /// `SESSION_CHECK` (`off` or `db`) and `SESSION_CACHE_TTL_SECS`. Whether
+    /// to have a database at all is the application's choice (the server's:
+    /// whether `DATABASE_URL` is set).
+    pub fn from_env() -> Result<Self, BuildError> {
+        Self::from_lookup(process)
+    }
+
+    /// As [`from_env`](Self::from_env), reading through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        let env = Env::new(&lookup);
+        let mut b = Self {
+            origins: Origins::env(),
+            ..Self::default()
         };
-        let mut b = Self::new(&url);
-        let number = |s: DbSetting, why: &'static str| -> Result<Option<u64>, DbBuildError> {
-            get(s)
-                .map(|v| v.parse::<u64>().map_err(|_| DbBuildError::new(s, why)))
-                .transpose()
-        };
-        if let Some(n) = number(DbSetting::PoolSize, "must be a whole number from 1 to 1000")? {
+        if let Some(url) = env.setting(Setting::DatabaseUrl) {
+            b.url = Some(SecretString::from(url));
+            b.origins.read(Setting::DatabaseUrl);
+        }
+        if let Some(n) = env.setting_number(Setting::PoolSize)? {
             b.pool_size = usize::try_from(n).unwrap_or(usize::MAX);
+            b.origins.read(Setting::PoolSize);
         }
-        if let Some(ms) = number(DbSetting::AcquireTimeout, "must be milliseconds from 1 to 60000")? {
-            b.acquire_timeout = Duration::from_millis(ms);
+        for (setting, field) in [
+            (Setting::AcquireTimeout, &mut b.acquire_timeout),
+            (Setting::StatementTimeout, &mut b.statement_timeout),
+            (Setting::SessionCacheTtl, &mut b.session_cache_ttl),
+        ] {
+            if let (Some(n), Some(bounds)) = (env.setting_number(setting)?, setting.bounds()) {
+                *field = bounds.duration(n);
+                b.origins.read(setting);
+            }
         }
-        if let Some(ms) = number(
-            DbSetting::StatementTimeout,
-            "must be milliseconds from 1 to 3600000",
-        )? {
-            b.statement_timeout = Duration::from_millis(ms);
+        if let Some(roles) = Setting::DbRoles.env_var().and_then(|var| env.var(var)) {
+            b.roles = roles.split(',').map(|r| r.trim().to_owned()).collect();
+            b.origins.read(Setting::DbRoles);
         }
-        if let Some(secs) = number(DbSetting::SessionCacheTtl, "must be seconds from 0 to 300")? {
-            b.session_cache_ttl = Duration::from_secs(secs);
+        let check = Setting::SessionCheck
+            .env_var()
+            .map(|var| env.choice(var, SESSION_CHECK));
+        if let Some(check) = check
+            .transpose()
+            .map_err(|r| BuildError::env(Setting::SessionCheck, r))?
+            .flatten()
+        {
+            b.session_check = check == "db";
+            b.origins.read(Setting::SessionCheck);
         }
-        if let Some(list) = get(DbSetting::Roles) {
-            b.roles = list.split(',').map(|r| r.trim().to_owned()).collect();
-        }
-        b.session_check = match get(DbSetting::SessionCheck).as_deref() {
-            None | Some("off") => false,
-            Some("db") => true,
-            Some(_) => return Err(DbBuildError::new(DbSetting::SessionCheck, "must be off or db")),
-        };
-        b.check()?;
-        Ok(Some(b))
+        Ok(b)
+    }
+
+    /// The connection string (`postgresql://user:password@host:port/db`). Required.
+    pub fn url(&mut self, url: impl Into<String>) -> &mut Self {
+        self.url = Some(SecretString::from(url.into().trim().to_owned()));
+        self.origins.coded(Setting::DatabaseUrl);
+        self
     }
 
     /// Connections in the pool (default 10, 1 to 1000).
     pub fn pool_size(&mut self, n: usize) -> &mut Self {
         self.pool_size = n;
+        self.origins.coded(Setting::PoolSize);
         self
     }
 
@@ -195,12 +166,14 @@ impl DatabaseBuilder {
     /// (default 2 s). Also bounds opening a new connection.
     pub fn acquire_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.acquire_timeout = timeout;
+        self.origins.coded(Setting::AcquireTimeout);
         self
     }
 
     /// Postgres's `statement_timeout` inside every scoped transaction (default 5 s).
     pub fn statement_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.statement_timeout = timeout;
+        self.origins.coded(Setting::StatementTimeout);
         self
     }
 
@@ -215,6 +188,7 @@ impl DatabaseBuilder {
         R: Into<String>,
     {
         self.roles = roles.into_iter().map(Into::into).collect();
+        self.origins.coded(Setting::DbRoles);
         self
     }
 
@@ -223,6 +197,7 @@ impl DatabaseBuilder {
     /// sign-out), in the same round trip as the role setup.
     pub fn session_check(&mut self, on: bool) -> &mut Self {
         self.session_check = on;
+        self.origins.coded(Setting::SessionCheck);
         self
     }
 
@@ -231,34 +206,35 @@ impl DatabaseBuilder {
     /// signed-out session keeps working on routes that use it.
     pub fn session_cache_ttl(&mut self, ttl: Duration) -> &mut Self {
         self.session_cache_ttl = ttl;
+        self.origins.coded(Setting::SessionCacheTtl);
         self
     }
 
+    pub(super) fn invalid(&self, setting: Setting, rule: &'static str) -> BuildError {
+        self.origins.error(setting, Reason::Rule(rule))
+    }
+
     /// Checks every setting without building anything.
-    pub fn check(&self) -> Result<(), DbBuildError> {
+    pub fn check(&self) -> Result<(), BuildError> {
         self.pg_config()?;
-        let err = DbBuildError::new;
-        if !(1..=1000).contains(&self.pool_size) {
-            return Err(err(DbSetting::PoolSize, "must be a whole number from 1 to 1000"));
+        let bounded = |setting: Setting, d: Duration| match setting.bounds() {
+            Some(bounds) => bounds
+                .check_duration(d)
+                .map(drop)
+                .map_err(|r| self.origins.error(setting, r)),
+            None => Ok(()),
+        };
+        if let Some(bounds) = Setting::PoolSize.bounds() {
+            bounds
+                .check(self.pool_size as u64)
+                .map_err(|r| self.origins.error(Setting::PoolSize, r))?;
         }
-        if !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&self.acquire_timeout) {
-            return Err(err(
-                DbSetting::AcquireTimeout,
-                "must be milliseconds from 1 to 60000",
-            ));
-        }
-        if !(Duration::from_millis(1)..=Duration::from_secs(3600)).contains(&self.statement_timeout) {
-            return Err(err(
-                DbSetting::StatementTimeout,
-                "must be milliseconds from 1 to 3600000",
-            ));
-        }
-        if self.session_cache_ttl > Duration::from_secs(300) {
-            return Err(err(DbSetting::SessionCacheTtl, "must be seconds from 0 to 300"));
-        }
+        bounded(Setting::AcquireTimeout, self.acquire_timeout)?;
+        bounded(Setting::StatementTimeout, self.statement_timeout)?;
+        bounded(Setting::SessionCacheTtl, self.session_cache_ttl)?;
+        let invalid = |rule| self.origins.error(Setting::DbRoles, Reason::Rule(rule));
         if self.roles.is_empty() || self.roles.iter().any(|r| !is_role_name(r)) {
-            return Err(err(
-                DbSetting::Roles,
+            return Err(invalid(
                 "must be a comma-separated list of role names (lowercase letters, digits, _)",
             ));
         }
@@ -267,8 +243,7 @@ impl DatabaseBuilder {
             .iter()
             .any(|r| FORBIDDEN_ROLES.contains(&r.as_str()) || r.starts_with("pg_"))
         {
-            return Err(err(
-                DbSetting::Roles,
+            return Err(invalid(
                 "lists an owner or admin role (postgres, supabase_admin, authenticator, pg_*, ...); tokens may never run as one",
             ));
         }
@@ -277,15 +252,17 @@ impl DatabaseBuilder {
 
     /// The parsed connection settings. The parser's own message is not kept:
     /// it may quote part of the string.
-    pub(super) fn pg_config(&self) -> Result<tokio_postgres::Config, DbBuildError> {
-        let mut config = tokio_postgres::Config::from_str(self.url.expose_secret()).map_err(|_| {
-            DbBuildError::new(
-                DbSetting::Url,
-                "is not a postgres connection string (postgresql://user:password@host:port/database)",
-            )
+    pub(super) fn pg_config(&self) -> Result<tokio_postgres::Config, BuildError> {
+        let url = self
+            .url
+            .as_ref()
+            .ok_or_else(|| self.origins.error(Setting::DatabaseUrl, Reason::Missing))?;
+        let invalid = |rule| self.origins.error(Setting::DatabaseUrl, Reason::Rule(rule));
+        let mut config = tokio_postgres::Config::from_str(url.expose_secret()).map_err(|_| {
+            invalid("is not a postgres connection string (postgresql://user:password@host:port/database)")
         })?;
         if config.get_hosts().is_empty() {
-            return Err(DbBuildError::new(DbSetting::Url, "names no host"));
+            return Err(invalid("names no host"));
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.acquire_timeout);
@@ -297,8 +274,8 @@ impl DatabaseBuilder {
         Ok(config)
     }
 
-    /// Builds the pool. Connects to nothing: the first request does.
-    pub fn build(&self) -> Result<super::Database, DbBuildError> {
+    /// Checks every setting and builds the pool. Connects to nothing: the first request does.
+    pub fn build(&self) -> Result<super::Database, BuildError> {
         self.check()?;
         super::Database::from_builder(self)
     }
@@ -316,24 +293,30 @@ fn is_role_name(r: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn from(vars: &[(&str, &str)]) -> Result<Option<DatabaseBuilder>, DbBuildError> {
-        DatabaseBuilder::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()))
+    /// The builder from `vars`, checked.
+    fn from(vars: &[(&str, &str)]) -> Result<DatabaseBuilder, BuildError> {
+        let b = DatabaseBuilder::from_lookup(|n| {
+            vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+        })?;
+        b.check()?;
+        Ok(b)
     }
 
     const URL: (&str, &str) = ("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:5432/db");
 
     #[test]
-    fn no_url_means_no_database() {
+    fn no_url_is_named_as_it_was_missed() {
         assert_eq!(
-            from(&[("DB_POOL_SIZE", "nonsense")]).map(|b| b.is_none()),
-            Ok(true)
+            from(&[]).map_err(|e| e.to_string()).err().as_deref(),
+            Some("DATABASE_URL is not set")
         );
+        let coded = DatabaseBuilder::default().check().map_err(|e| e.to_string());
+        assert_eq!(coded.err().as_deref(), Some("url() is not set"));
     }
 
     #[test]
     fn each_bad_value_names_its_variable() {
-        let bad =
-            |k: &'static str, v: &'static str| from(&[URL, (k, v)]).err().map(|e| e.setting().env_var());
+        let bad = |k: &'static str, v: &'static str| from(&[URL, (k, v)]).err().and_then(|e| e.variable());
         assert_eq!(bad("DB_POOL_SIZE", "0"), Some("DB_POOL_SIZE"));
         assert_eq!(bad("DB_POOL_SIZE", "x"), Some("DB_POOL_SIZE"));
         assert_eq!(bad("DB_ACQUIRE_TIMEOUT_MS", "0"), Some("DB_ACQUIRE_TIMEOUT_MS"));
@@ -361,7 +344,7 @@ mod tests {
             assert_eq!(bad("DB_ROLES", roles), Some("DB_ROLES"), "{roles:?} was accepted");
         }
         // A blank DB_ROLES is no DB_ROLES: the default roles.
-        let blank = from(&[URL, ("DB_ROLES", " ")]).ok().flatten().map(|b| b.roles);
+        let blank = from(&[URL, ("DB_ROLES", " ")]).ok().map(|b| b.roles);
         assert_eq!(blank, Some(vec!["anon".to_owned(), "authenticated".to_owned()]));
         assert_eq!(bad("DB_ROLES", "authenticated,authenticator"), Some("DB_ROLES"));
     }
@@ -375,8 +358,8 @@ mod tests {
         ] {
             let e = from(&[("DATABASE_URL", url)]).err();
             assert_eq!(
-                e.as_ref().map(DbBuildError::setting),
-                Some(DbSetting::Url),
+                e.as_ref().map(BuildError::setting),
+                Some(Setting::DatabaseUrl),
                 "{url}"
             );
             let text = e.map(|e| e.to_string()).unwrap_or_default();
@@ -389,7 +372,7 @@ mod tests {
 
     #[test]
     fn defaults_and_opt_ins() {
-        let b = from(&[URL]).ok().flatten();
+        let b = from(&[URL]).ok();
         let b = b
             .as_ref()
             .map(|b| (b.pool_size, b.roles.clone(), b.session_check));
@@ -402,7 +385,7 @@ mod tests {
             ("DB_ROLES", "authenticated, service_role"),
             ("SESSION_CHECK", "db"),
         ]);
-        let b = b.ok().flatten().map(|b| (b.roles, b.session_check));
+        let b = b.ok().map(|b| (b.roles, b.session_check));
         assert_eq!(
             b,
             Some((vec!["authenticated".to_owned(), "service_role".to_owned()], true))
@@ -411,7 +394,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password() {
-        let b = from(&[URL]).ok().flatten();
+        let b = from(&[URL]).ok();
         assert!(!format!("{b:?}").contains("hunter2"));
     }
 }

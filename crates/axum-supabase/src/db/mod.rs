@@ -26,7 +26,7 @@
 //! }
 //!
 //! # fn app(auth: SupabaseAuth) -> Result<Router, Box<dyn std::error::Error>> {
-//! let db = Database::from_env()?.ok_or("DATABASE_URL is not set")?;
+//! let db = Database::from_env()?; // "DATABASE_URL is not set" when it is not
 //! let app = Router::new()
 //!     .route("/todos/count", get(count_todos))
 //!     .route_layer(auth.optional_layer()) // anonymous callers run as `anon`
@@ -55,6 +55,7 @@ use session_active;
 
 mod config;
 mod error;
+mod layer;
 mod scope;
 mod session;
 
@@ -62,12 +63,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::BuildError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-pub use config::{DEFAULT_DB_ROLES, DatabaseBuilder, DbBuildError, DbSetting};
+pub use config::{DEFAULT_DB_ROLES, DatabaseBuilder};
 pub use error::DbError;
+pub use layer::{DatabaseLayer, DatabaseService};
 pub use scope::{Param, Rls, Tx};
 pub use session::RequireActiveSession;
 /// The driver, for its `Row`, `types::Type` and `types::ToSql`.
@@ -144,6 +147,7 @@ pub enum RoleCheckError {
 
 /// Pool occupancy, for readiness and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct PoolStatus {
     /// The pool's limit.
     pub max_size: usize,
@@ -167,22 +171,22 @@ impl fmt::Debug for Database {
 }
 
 impl Database {
-    /// Settings for a pool on `url` (`postgresql://user:password@host:port/db`).
-    pub fn builder(url: &str) -> DatabaseBuilder {
-        DatabaseBuilder::new(url)
+    /// A builder with the defaults; see [`DatabaseBuilder`]. Its `url` is required.
+    pub fn builder() -> DatabaseBuilder {
+        DatabaseBuilder::default()
     }
 
-    /// The database from `DATABASE_URL`, `DB_POOL_SIZE`,
-    /// `DB_ACQUIRE_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`, `DB_ROLES`,
-    /// `SESSION_CHECK` and `SESSION_CACHE_TTL_SECS`; `Ok(None)` when
-    /// `DATABASE_URL` is unset. The only environment read of this module.
-    pub fn from_env() -> Result<Option<Self>, DbBuildError> {
-        DatabaseBuilder::from_lookup(|name| std::env::var(name).ok())?
-            .map(|b| b.build())
-            .transpose()
+    /// Built from the process environment: [`DatabaseBuilder::from_env`], then `build`.
+    pub fn from_env() -> Result<Self, BuildError> {
+        DatabaseBuilder::from_env()?.build()
     }
 
-    pub(super) fn from_builder(b: &DatabaseBuilder) -> Result<Self, DbBuildError> {
+    /// Built from variables read through `lookup`, as [`from_env`](Self::from_env) reads them.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        DatabaseBuilder::from_lookup(lookup)?.build()
+    }
+
+    pub(super) fn from_builder(b: &DatabaseBuilder) -> Result<Self, BuildError> {
         let pg = b.pg_config()?;
         let target = describe(&pg);
         let manager = Manager::from_config(
@@ -201,7 +205,7 @@ impl Database {
             .recycle_timeout(Some(b.acquire_timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|_| DbBuildError::new(DbSetting::PoolSize, "the pool could not be built"))?;
+            .map_err(|_| b.invalid(crate::Setting::PoolSize, "the pool could not be built"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
@@ -222,8 +226,8 @@ impl Database {
 
     /// The layer that puts this database in every request's extensions, where
     /// [`Rls`] and [`RequireActiveSession`] find it.
-    pub fn layer(&self) -> axum::Extension<Self> {
-        axum::Extension(self.clone())
+    pub fn layer(&self) -> DatabaseLayer {
+        DatabaseLayer::new(self.clone())
     }
 
     /// The roles a token may run as.

@@ -16,7 +16,7 @@ use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use super::{Database, DbError, discard};
-use crate::{AuthRejection, AuthUser, Fault, SupabaseAuth};
+use crate::{AuthRejection, AuthUser, Fault};
 
 /// One statement parameter with its Postgres type. Giving the type lets the
 /// statement go out unprepared, in the same round trip as its execution.
@@ -51,7 +51,7 @@ const SETUP_WITH_SESSION: &str = setup_sql!(", ", super::session_active!("$6"));
 pub struct Rls {
     db: Database,
     user: Option<AuthUser>,
-    auth: SupabaseAuth,
+    responder: crate::respond::Responder,
     read_only: bool,
     method: Method,
     path: String,
@@ -81,12 +81,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Rls {
                 None => Fault::Missing,
                 Some(_) => Fault::InsufficientScope("this token's role may not use the database"),
             };
-            return Err(AuthRejection::new(fault, Some(&ctx.auth)).into());
+            return Err(AuthRejection::new(fault, Some(&ctx.responder)).into());
         }
         Ok(Self {
             read_only: matches!(parts.method, Method::GET | Method::HEAD),
             user: ctx.user.clone(),
-            auth: ctx.auth.clone(),
+            responder: ctx.responder.clone(),
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
             db,
@@ -275,11 +275,7 @@ impl Tx {
         let role = scope.role();
         let method = scope.method.as_str();
         let timeout = scope.db.inner.statement_timeout_ms.as_str();
-        let session: Option<Uuid> = scope
-            .user
-            .as_ref()
-            .and_then(|u| u.claims().session_id.as_deref())
-            .and_then(|s| Uuid::parse_str(s).ok());
+        let session: Option<Uuid> = scope.user.as_ref().and_then(|u| u.claims().session_uuid());
         let check = scope.db.session_check() && scope.user.is_some();
         let setup_params: [Param<'_>; 6] = [
             (&role, Type::TEXT),
@@ -378,7 +374,7 @@ fn admit(scope: &Rls, check: bool, rows: Vec<Row>) -> Result<(), DbError> {
     if active {
         Ok(())
     } else {
-        Err(AuthRejection::new(Fault::SessionEnded, Some(&scope.auth)).into())
+        Err(AuthRejection::new(Fault::SessionEnded, Some(&scope.responder)).into())
     }
 }
 

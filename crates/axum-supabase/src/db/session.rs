@@ -30,12 +30,15 @@ const TIMEOUT: &str = "select set_config('statement_timeout', $1, true)";
 /// Needs [`Database::layer`]; the query runs as the connecting role, which
 /// must be able to read `auth.sessions (id, not_after)`.
 #[derive(Debug, Clone)]
-pub struct RequireActiveSession(pub AuthUser);
+pub struct RequireActiveSession {
+    /// The verified caller, whose session is active.
+    pub user: AuthUser,
+}
 
 impl Deref for RequireActiveSession {
     type Target = AuthUser;
     fn deref(&self) -> &AuthUser {
-        &self.0
+        &self.user
     }
 }
 
@@ -45,20 +48,16 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireActiveSession {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let db = Database::from_parts(parts)?;
         let user = AuthUser::from_request_parts(parts, state).await?;
-        let session = user
-            .claims()
-            .session_id
-            .as_deref()
-            .and_then(|s| Uuid::parse_str(s).ok());
+        let session = user.claims().session_uuid();
         let active = match session {
             Some(id) => db.session_active(id).await?,
             None => false,
         };
         if active {
-            return Ok(Self(user));
+            return Ok(Self { user });
         }
         let ctx = crate::user::context(parts)?;
-        Err(AuthRejection::new(Fault::SessionEnded, Some(&ctx.auth)).into())
+        Err(AuthRejection::new(Fault::SessionEnded, Some(&ctx.responder)).into())
     }
 }
 

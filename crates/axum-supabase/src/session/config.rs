@@ -8,77 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::refresh::Refresher;
 use super::{Inner, SessionCookies};
-use crate::SupabaseAuth;
-
-/// A cookie-session setting, for errors that name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SessionSetting {
-    /// Whether cookie sessions are on at all.
-    Enabled,
-    /// [`SessionCookiesBuilder::api_key`]
-    ApiKey,
-    /// [`SessionCookiesBuilder::cookie_name`]
-    CookieName,
-    /// [`SessionCookiesBuilder::http_only`]
-    HttpOnly,
-    /// [`SessionCookiesBuilder::secure`]
-    Secure,
-    /// [`SessionCookiesBuilder::refresh_timeout`]
-    RefreshTimeout,
-    /// [`SessionCookiesBuilder::max_refreshes`]
-    MaxRefreshes,
-    /// [`SessionCookiesBuilder::allowed_origins`]
-    AllowedOrigins,
-    /// The verifier's project URL, which names the cookie and locates GoTrue.
-    ProjectUrl,
-}
-
-impl SessionSetting {
-    /// The environment variable [`SessionCookiesBuilder::from_lookup`] reads it from.
-    pub fn env_var(self) -> &'static str {
-        match self {
-            Self::Enabled => "SESSION_COOKIES",
-            Self::ApiKey => "SUPABASE_PUBLISHABLE_KEY",
-            Self::CookieName => "AUTH_COOKIE_NAME",
-            Self::HttpOnly => "COOKIE_HTTP_ONLY",
-            Self::Secure => "COOKIE_SECURE",
-            Self::RefreshTimeout => "SESSION_REFRESH_TIMEOUT_MS",
-            Self::MaxRefreshes => "SESSION_MAX_REFRESHES",
-            Self::AllowedOrigins => "CORS_ALLOWED_ORIGINS",
-            Self::ProjectUrl => "SUPABASE_URL",
-        }
-    }
-}
-
-/// Why the cookie-session settings were refused. The message never holds the API key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {reason}", .setting.env_var())]
-pub struct SessionBuildError {
-    setting: SessionSetting,
-    reason: &'static str,
-}
-
-impl SessionBuildError {
-    fn new(setting: SessionSetting, reason: &'static str) -> Self {
-        Self { setting, reason }
-    }
-
-    /// The setting at fault.
-    pub fn setting(&self) -> SessionSetting {
-        self.setting
-    }
-
-    /// What is wrong with it, without its value.
-    pub fn reason(&self) -> &'static str {
-        self.reason
-    }
-
-    /// Whether the setting is missing rather than wrong.
-    pub fn is_missing(&self) -> bool {
-        self.reason.starts_with("is not set")
-    }
-}
+use crate::config::env::{Env, process};
+use crate::config::settings::{BuildError, Origins, Reason, Setting, redacted};
+use crate::verifier::SupabaseAuth;
 
 /// The default GoTrue call timeout.
 pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +33,7 @@ pub const DEFAULT_MAX_REFRESHES: usize = 10_000;
 ///     .allowed_origins(["https://app.example.com"])
 ///     .build(&auth)?;
 /// assert_eq!(sessions.cookie_name(), "sb-abc-auth-token");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), axum_supabase::BuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct SessionCookiesBuilder {
@@ -112,12 +44,13 @@ pub struct SessionCookiesBuilder {
     allowed_origins: Vec<String>,
     refresh_timeout: Duration,
     max_refreshes: usize,
+    origins: Origins,
 }
 
 impl std::fmt::Debug for SessionCookiesBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionCookiesBuilder")
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("api_key", &redacted(&self.api_key))
             .field("cookie_name", &self.cookie_name)
             .field("http_only", &self.http_only)
             .field("secure", &self.secure)
@@ -138,6 +71,7 @@ impl Default for SessionCookiesBuilder {
             allowed_origins: Vec::new(),
             refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
             max_refreshes: DEFAULT_MAX_REFRESHES,
+            origins: Origins::default(),
         }
     }
 }
@@ -147,6 +81,7 @@ impl SessionCookiesBuilder {
     /// sent as `apikey` to GoTrue. Public, but never logged. Required.
     pub fn api_key(&mut self, key: impl Into<String>) -> &mut Self {
         self.api_key = Some(SecretString::from(key.into()));
+        self.origins.coded(Setting::ApiKey);
         self
     }
 
@@ -154,6 +89,7 @@ impl SessionCookiesBuilder {
     /// as `@supabase/ssr` names it.
     pub fn cookie_name(&mut self, name: impl Into<String>) -> &mut Self {
         self.cookie_name = Some(name.into());
+        self.origins.coded(Setting::CookieName);
         self
     }
 
@@ -161,6 +97,7 @@ impl SessionCookiesBuilder {
     /// because supabase-js in the browser reads the session from them.
     pub fn http_only(&mut self, on: bool) -> &mut Self {
         self.http_only = on;
+        self.origins.coded(Setting::HttpOnly);
         self
     }
 
@@ -168,6 +105,7 @@ impl SessionCookiesBuilder {
     /// added when the request came over https (the URI or `X-Forwarded-Proto`).
     pub fn secure(&mut self, on: bool) -> &mut Self {
         self.secure = on;
+        self.origins.coded(Setting::Secure);
         self
     }
 
@@ -175,12 +113,14 @@ impl SessionCookiesBuilder {
     /// writes are accepted, besides the server's own origin. Usually the CORS list.
     pub fn allowed_origins<I: IntoIterator<Item = S>, S: Into<String>>(&mut self, origins: I) -> &mut Self {
         self.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self.origins.coded(Setting::AllowedOrigins);
         self
     }
 
     /// How long a GoTrue call may take (default 5 s); then the request is answered 503.
     pub fn refresh_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.refresh_timeout = timeout;
+        self.origins.coded(Setting::RefreshTimeout);
         self
     }
 
@@ -188,105 +128,100 @@ impl SessionCookiesBuilder {
     /// beyond that, requests that need one are answered 503.
     pub fn max_refreshes(&mut self, count: usize) -> &mut Self {
         self.max_refreshes = count;
+        self.origins.coded(Setting::MaxRefreshes);
         self
     }
 
-    /// A builder from the environment when `SESSION_COOKIES` is `on`, `None`
-    /// when it is unset or `off`. Reads `SUPABASE_PUBLISHABLE_KEY` (or the
-    /// legacy `SUPABASE_ANON_KEY`), `AUTH_COOKIE_NAME`, `COOKIE_HTTP_ONLY`,
-    /// `COOKIE_SECURE` (`true`/`false`), `SESSION_REFRESH_TIMEOUT_MS` and
-    /// `SESSION_MAX_REFRESHES`. The allowed origins are the caller's to pass.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SessionBuildError> {
-        let get = |name: &str| crate::config::lookup_var(&lookup, name);
-        let flag = |setting: SessionSetting| match get(setting.env_var()).as_deref() {
-            None | Some("false" | "off") => Ok(false),
-            Some("true" | "on") => Ok(true),
-            Some(_) => Err(SessionBuildError::new(setting, "must be true or false")),
+    /// A builder from the process environment: `SUPABASE_PUBLISHABLE_KEY`
+    /// (or the legacy `SUPABASE_ANON_KEY`), `AUTH_COOKIE_NAME`,
+    /// `COOKIE_HTTP_ONLY`, `COOKIE_SECURE` (`on`/`true` or `off`/`false`),
+    /// `SESSION_REFRESH_TIMEOUT_MS`, `SESSION_MAX_REFRESHES`, and
+    /// `CORS_ALLOWED_ORIGINS` as the allowed origins. Whether sessions are on
+    /// at all is the application's choice (the server's `SESSION_COOKIES`).
+    pub fn from_env() -> Result<Self, BuildError> {
+        Self::from_lookup(process)
+    }
+
+    /// As [`from_env`](Self::from_env), reading through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        let env = Env::new(&lookup);
+        let mut b = Self {
+            origins: Origins::env(),
+            ..Self::default()
         };
-        if !flag(SessionSetting::Enabled)
-            .map_err(|_| SessionBuildError::new(SessionSetting::Enabled, "must be on or off"))?
+        if let Some(key) = env
+            .setting(Setting::ApiKey)
+            .or_else(|| env.var("SUPABASE_ANON_KEY"))
         {
-            return Ok(None);
+            b.api_key = Some(SecretString::from(key));
+            b.origins.read(Setting::ApiKey);
         }
-        let mut b = Self::default();
-        match get("SUPABASE_PUBLISHABLE_KEY").or_else(|| get("SUPABASE_ANON_KEY")) {
-            Some(key) => b.api_key(key),
-            None => {
-                return Err(SessionBuildError::new(
-                    SessionSetting::ApiKey,
-                    "is not set; SESSION_COOKIES=on needs the project's publishable key (or the legacy SUPABASE_ANON_KEY) to refresh sessions",
-                ));
-            }
-        };
-        if let Some(name) = get(SessionSetting::CookieName.env_var()) {
-            b.cookie_name(name);
+        if let Some(name) = env.setting(Setting::CookieName) {
+            b.cookie_name = Some(name);
+            b.origins.read(Setting::CookieName);
         }
-        b.http_only(flag(SessionSetting::HttpOnly)?)
-            .secure(flag(SessionSetting::Secure)?);
-        let number = |setting: SessionSetting, min: u64, max: u64, reason| match get(setting.env_var()) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .map(Some)
-                .ok_or_else(|| SessionBuildError::new(setting, reason)),
-        };
-        if let Some(ms) = number(
-            SessionSetting::RefreshTimeout,
-            100,
-            60_000,
-            "must be a whole number of milliseconds from 100 to 60000",
-        )? {
-            b.refresh_timeout(Duration::from_millis(ms));
+        // The derived cookie name comes from the verifier's SUPABASE_URL.
+        if env.setting(Setting::ProjectUrl).is_some() {
+            b.origins.read(Setting::ProjectUrl);
         }
-        if let Some(n) = number(
-            SessionSetting::MaxRefreshes,
-            1,
-            1_000_000,
-            "must be a whole number from 1 to 1000000",
-        )? {
-            b.max_refreshes(usize::try_from(n).unwrap_or(DEFAULT_MAX_REFRESHES));
+        if let Some(on) = env.setting_flag(Setting::HttpOnly)? {
+            b.http_only = on;
+            b.origins.read(Setting::HttpOnly);
         }
-        Ok(Some(b))
+        if let Some(on) = env.setting_flag(Setting::Secure)? {
+            b.secure = on;
+            b.origins.read(Setting::Secure);
+        }
+        if let Some(origins) = Setting::AllowedOrigins.env_var().and_then(|var| env.list(var)) {
+            b.allowed_origins = origins;
+            b.origins.read(Setting::AllowedOrigins);
+        }
+        if let Some(ms) = env.setting_number(Setting::RefreshTimeout)? {
+            b.refresh_timeout = Duration::from_millis(ms);
+            b.origins.read(Setting::RefreshTimeout);
+        }
+        if let Some(n) = env.setting_number(Setting::MaxRefreshes)? {
+            b.max_refreshes = usize::try_from(n).unwrap_or(DEFAULT_MAX_REFRESHES);
+            b.origins.read(Setting::MaxRefreshes);
+        }
+        Ok(b)
     }
 
     /// Checks the settings that need no verifier (all but the derived
     /// cookie name), so that configuration errors surface before startup.
-    pub fn check(&self) -> Result<(), SessionBuildError> {
+    pub fn check(&self) -> Result<(), BuildError> {
         self.checked().map(|_| ())
     }
 
+    fn invalid(&self, setting: Setting, rule: &'static str) -> BuildError {
+        self.origins.error(setting, Reason::Rule(rule))
+    }
+
     /// The API key as a (sensitive) header value, and the allowed origins, checked.
-    fn checked(&self) -> Result<(HeaderValue, Vec<String>), SessionBuildError> {
+    fn checked(&self) -> Result<(HeaderValue, Vec<String>), BuildError> {
         let key = self
             .api_key
             .as_ref()
             .map(|k| k.expose_secret().trim())
             .filter(|k| !k.is_empty())
-            .ok_or(SessionBuildError::new(SessionSetting::ApiKey, "is not set"))?;
+            .ok_or_else(|| self.origins.error(Setting::ApiKey, Reason::Missing))?;
         let mut api_key = HeaderValue::try_from(key)
             .ok()
             .filter(|_| key.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or(SessionBuildError::new(
-                SessionSetting::ApiKey,
-                "must be visible ASCII without spaces",
-            ))?;
+            .ok_or_else(|| self.invalid(Setting::ApiKey, "must be visible ASCII without spaces"))?;
         api_key.set_sensitive(true);
         if let Some(name) = &self.cookie_name {
-            check_cookie_name(name.trim())?;
+            self.check_cookie_name(Setting::CookieName, name.trim())?;
         }
-        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&self.refresh_timeout) {
-            return Err(SessionBuildError::new(
-                SessionSetting::RefreshTimeout,
-                "must be from 100 ms to 60 s",
-            ));
+        if let Some(bounds) = Setting::RefreshTimeout.bounds() {
+            bounds
+                .check_duration(self.refresh_timeout)
+                .map_err(|r| self.origins.error(Setting::RefreshTimeout, r))?;
         }
-        if self.max_refreshes == 0 {
-            return Err(SessionBuildError::new(
-                SessionSetting::MaxRefreshes,
-                "must be at least 1",
-            ));
+        if let Some(bounds) = Setting::MaxRefreshes.bounds() {
+            bounds
+                .check(self.max_refreshes as u64)
+                .map_err(|r| self.origins.error(Setting::MaxRefreshes, r))?;
         }
         let allowed_origins = self
             .allowed_origins
@@ -297,8 +232,8 @@ impl SessionCookiesBuilder {
             .iter()
             .any(|o| o == "*" || o.ends_with('/') || !o.contains("://"))
         {
-            return Err(SessionBuildError::new(
-                SessionSetting::AllowedOrigins,
+            return Err(self.invalid(
+                Setting::AllowedOrigins,
                 "must be exact origins like https://app.example.com",
             ));
         }
@@ -307,25 +242,25 @@ impl SessionCookiesBuilder {
 
     /// Checks the settings and builds the sessions for `auth`'s project:
     /// the cookie name, GoTrue's URL and the HTTP client. Connects to nothing.
-    pub fn build(&self, auth: &SupabaseAuth) -> Result<SessionCookies, SessionBuildError> {
+    pub fn build(&self, auth: &SupabaseAuth) -> Result<SessionCookies, BuildError> {
         let (api_key, allowed_origins) = self.checked()?;
         let base = auth.project_url();
         let name = match &self.cookie_name {
             Some(name) => name.trim().to_owned(),
-            None => default_cookie_name(base).ok_or(SessionBuildError::new(
-                SessionSetting::ProjectUrl,
-                "has no host to name the cookie after",
-            ))?,
+            None => {
+                let name = default_cookie_name(base).unwrap_or_default();
+                self.check_cookie_name(Setting::ProjectUrl, &name)?;
+                name
+            }
         };
-        check_cookie_name(&name)?;
         let refresher = Refresher::new(
             &format!("{base}/auth/v1"),
             api_key,
-            SessionSetting::ApiKey.env_var(),
+            Setting::ApiKey.env_var().unwrap_or("the API key"),
             self.refresh_timeout,
             self.max_refreshes,
         )
-        .map_err(|reason| SessionBuildError::new(SessionSetting::ProjectUrl, reason))?;
+        .map_err(|rule| self.invalid(Setting::ProjectUrl, rule))?;
         Ok(SessionCookies {
             inner: Arc::new(Inner {
                 auth: auth.clone(),
@@ -337,6 +272,27 @@ impl SessionCookiesBuilder {
             }),
         })
     }
+
+    /// A cookie name that was given (`AUTH_COOKIE_NAME`), or one derived from
+    /// the project URL's host, which then is the setting to change.
+    fn check_cookie_name(&self, setting: Setting, name: &str) -> Result<(), BuildError> {
+        if is_cookie_name(name) {
+            return Ok(());
+        }
+        Err(match setting {
+            Setting::ProjectUrl => self.origins.error(
+                setting,
+                Reason::Rule(
+                    "has a host whose first label cannot name the session cookie \
+                     (sb-<label>-auth-token); set the cookie name (AUTH_COOKIE_NAME) instead",
+                ),
+            ),
+            _ => self.invalid(
+                setting,
+                "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 200",
+            ),
+        })
+    }
 }
 
 /// `sb-<first DNS label of the host>-auth-token`, as supabase-js derives its storage key.
@@ -345,17 +301,6 @@ fn default_cookie_name(project_url: &str) -> Option<String> {
     let host = uri.host()?.trim_start_matches('[');
     let label = host.split('.').next().filter(|l| !l.is_empty())?;
     Some(format!("sb-{label}-auth-token"))
-}
-
-fn check_cookie_name(name: &str) -> Result<(), SessionBuildError> {
-    if is_cookie_name(name) {
-        Ok(())
-    } else {
-        Err(SessionBuildError::new(
-            SessionSetting::CookieName,
-            "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 200",
-        ))
-    }
 }
 
 /// An RFC 6265 cookie-name token.
@@ -383,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_environment() {
+    fn reads_the_environment_and_names_its_variables() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |name: &str| {
                 pairs
@@ -392,35 +337,67 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
-        assert!(matches!(SessionCookiesBuilder::from_lookup(env(&[])), Ok(None)));
-        assert!(matches!(
-            SessionCookiesBuilder::from_lookup(env(&[("SESSION_COOKIES", "off")])),
-            Ok(None)
-        ));
-        let err = SessionCookiesBuilder::from_lookup(env(&[("SESSION_COOKIES", "on")])).err();
-        assert_eq!(err.map(|e| e.setting()), Some(SessionSetting::ApiKey));
-        let err = SessionCookiesBuilder::from_lookup(env(&[("SESSION_COOKIES", "yes")])).err();
-        assert_eq!(err.map(|e| e.setting()), Some(SessionSetting::Enabled));
+        let said = |b: Result<SessionCookiesBuilder, BuildError>| {
+            b.and_then(|b| b.check()).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            said(SessionCookiesBuilder::from_lookup(env(&[]))),
+            Err(
+                "SUPABASE_PUBLISHABLE_KEY is not set; cookie sessions refresh through GoTrue with the \
+                 project's publishable key (or the legacy SUPABASE_ANON_KEY)"
+                    .to_owned()
+            )
+        );
         let b = SessionCookiesBuilder::from_lookup(env(&[
-            ("SESSION_COOKIES", "on"),
             ("SUPABASE_ANON_KEY", "anon"),
             ("COOKIE_HTTP_ONLY", "true"),
             ("SESSION_REFRESH_TIMEOUT_MS", "250"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
         ]));
-        let b = b.ok().flatten();
-        assert!(
-            b.as_ref()
-                .is_some_and(|b| b.http_only && b.refresh_timeout == Duration::from_millis(250))
-        );
-        let err = SessionCookiesBuilder::from_lookup(env(&[
-            ("SESSION_COOKIES", "on"),
-            ("SUPABASE_PUBLISHABLE_KEY", "k"),
-            ("COOKIE_SECURE", "maybe"),
-        ]))
-        .err();
+        assert!(b.as_ref().is_ok_and(|b| b.http_only
+            && b.refresh_timeout == Duration::from_millis(250)
+            && b.allowed_origins.len() == 2));
         assert_eq!(
-            err.map(|e| e.to_string()),
-            Some("COOKIE_SECURE: must be true or false".to_owned())
+            said(SessionCookiesBuilder::from_lookup(env(&[
+                ("SUPABASE_PUBLISHABLE_KEY", "k"),
+                ("COOKIE_SECURE", "maybe"),
+            ]))),
+            Err("COOKIE_SECURE is invalid: must be on or off".to_owned())
+        );
+        assert_eq!(
+            said(SessionCookiesBuilder::from_lookup(env(&[
+                ("SUPABASE_PUBLISHABLE_KEY", "k"),
+                ("SESSION_MAX_REFRESHES", "0"),
+            ]))),
+            Err("SESSION_MAX_REFRESHES is invalid: must be a whole number from 1 to 1000000".to_owned())
+        );
+        // Set in code, an error names the method, not a variable.
+        let mut coded = SessionCookiesBuilder::default();
+        coded.api_key("k").allowed_origins(["*"]);
+        assert_eq!(
+            coded.check().map_err(|e| e.to_string()),
+            Err(
+                "allowed_origins() is invalid: must be exact origins like https://app.example.com".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_host_that_cannot_name_the_cookie_names_the_url() {
+        let auth = crate::SupabaseAuth::builder()
+            .project_url("http://[::1]:54321")
+            .jwt_secret("a-test-secret-of-at-least-32-bytes!")
+            .without_jwks()
+            .build();
+        let b = SessionCookiesBuilder::from_lookup(|name| match name {
+            "SUPABASE_URL" => Some("http://[::1]:54321".to_owned()),
+            "SUPABASE_PUBLISHABLE_KEY" => Some("k".to_owned()),
+            _ => None,
+        });
+        let e = auth.and_then(|auth| b.and_then(|b| b.build(&auth))).err();
+        assert_eq!(
+            e.map(|e| (e.setting(), e.variable())),
+            Some((Setting::ProjectUrl, Some("SUPABASE_URL")))
         );
     }
 

@@ -55,14 +55,33 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
-pub use config::{
-    DEFAULT_MAX_REFRESHES, DEFAULT_REFRESH_TIMEOUT, SessionBuildError, SessionCookiesBuilder, SessionSetting,
-};
+pub use config::{DEFAULT_MAX_REFRESHES, DEFAULT_REFRESH_TIMEOUT, SessionCookiesBuilder};
 
-use crate::{AuthError, AuthLayer, AuthUser, Fault, SupabaseAuth, unix_now};
+use crate::error::{AuthError, Fault};
+use crate::layer::{AuthLayer, Credential, CredentialSource, Prepare, Verdict};
+use crate::unix_now;
+use crate::user::AuthUser;
+use crate::verifier::SupabaseAuth;
 use codec::{Jar, StoredSession, WriteOptions};
-use refresh::{KEEP_UNAVAILABLE, Outcome, RefreshKey, Refresher};
-use uuid::Uuid;
+use refresh::{KEEP_UNAVAILABLE, Outcome, Refresher};
+
+/// The layer's view of cookie sessions: a fresh token the cache holds passes
+/// at once; anything else is verified (and maybe refreshed) in a future.
+impl CredentialSource for SessionCookies {
+    fn inspect(&self, request: &Request) -> Credential {
+        match self.read_cookie(request) {
+            Inspected::Absent => Credential::Absent,
+            Inspected::CrossSite => Credential::Refuse(Fault::CrossSiteRequest.into()),
+            Inspected::Found(found) => {
+                let now = unix_now();
+                match self.inner.auth.check_cached(found.access_token(), now) {
+                    Ok(Some(user)) if Self::is_fresh(&user, now) => Credential::Pass(user, keep_private),
+                    _ => Credential::Deferred(Box::pin(self.clone().verdict(found))),
+                }
+            }
+        }
+    }
+}
 
 /// auth-js's `EXPIRY_MARGIN_MS`: a token this close to `exp` is refreshed.
 pub const REFRESH_MARGIN_SECS: i64 = 90;
@@ -87,8 +106,8 @@ struct Inner {
     refresher: Arc<Refresher>,
 }
 
-/// What the layer found in the cookies of a request without `Authorization`.
-pub(crate) enum Inspected {
+/// What the cookies of a request without `Authorization` hold.
+enum Inspected {
     /// No session cookie that decodes: as if no credentials were sent.
     Absent,
     /// A session cookie on a write from another site.
@@ -98,7 +117,7 @@ pub(crate) enum Inspected {
 }
 
 /// A decoded session, with what its response needs.
-pub(crate) struct CookieRequest {
+struct CookieRequest {
     session: StoredSession,
     /// Every cookie of the family that was sent, to delete stale ones.
     names: Vec<String>,
@@ -107,13 +126,13 @@ pub(crate) struct CookieRequest {
 
 impl CookieRequest {
     /// The access token in the cookie.
-    pub(crate) fn access_token(&self) -> &[u8] {
+    fn access_token(&self) -> &[u8] {
         self.session.access_token.as_bytes()
     }
 }
 
 /// The outcome of a cookie authentication.
-pub(crate) enum Authenticated {
+enum Authenticated {
     /// Serve as `user`, then write `cookies` (a refreshed session) on the response.
     Pass {
         user: AuthUser,
@@ -137,6 +156,20 @@ impl SessionCookies {
         SessionCookiesBuilder::default()
     }
 
+    /// Built from the process environment for `auth`'s project:
+    /// [`SessionCookiesBuilder::from_env`], then `build`.
+    pub fn from_env(auth: &SupabaseAuth) -> Result<Self, crate::BuildError> {
+        SessionCookiesBuilder::from_env()?.build(auth)
+    }
+
+    /// Built from variables read through `lookup`, as [`from_env`](Self::from_env) reads them.
+    pub fn from_lookup(
+        auth: &SupabaseAuth,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, crate::BuildError> {
+        SessionCookiesBuilder::from_lookup(lookup)?.build(auth)
+    }
+
     /// The cookie's name (chunks add `.0`, `.1`, …).
     pub fn cookie_name(&self) -> &str {
         &self.inner.name
@@ -149,16 +182,16 @@ impl SessionCookies {
 
     /// [`SupabaseAuth::layer`] that also accepts a session cookie.
     pub fn layer(&self) -> AuthLayer {
-        AuthLayer::required(self.inner.auth.clone()).with_cookies(self.clone())
+        AuthLayer::required(self.inner.auth.clone()).with_credentials(Arc::new(self.clone()))
     }
 
     /// [`SupabaseAuth::optional_layer`] that also accepts a session cookie.
     pub fn optional_layer(&self) -> AuthLayer {
-        AuthLayer::optional(self.inner.auth.clone()).with_cookies(self.clone())
+        AuthLayer::optional(self.inner.auth.clone()).with_credentials(Arc::new(self.clone()))
     }
 
     /// The session cookie of a request without `Authorization`, and the CSRF rule.
-    pub(crate) fn inspect(&self, request: &Request) -> Inspected {
+    fn read_cookie(&self, request: &Request) -> Inspected {
         let Jar {
             session: Some(session),
             names,
@@ -177,12 +210,43 @@ impl SessionCookies {
     }
 
     /// Whether a verified token needs no refresh yet.
-    pub(crate) fn is_fresh(user: &AuthUser, now: i64) -> bool {
+    fn is_fresh(user: &AuthUser, now: i64) -> bool {
         user.claims().exp - now > REFRESH_MARGIN_SECS
     }
 
+    /// The layer's verdict on a cookie: who the request is, and the cookies
+    /// and cache headers its answer carries.
+    async fn verdict(self, found: CookieRequest) -> Verdict {
+        match self.authenticate(found).await {
+            Authenticated::Pass {
+                user,
+                access,
+                cookies,
+            } => {
+                let name = self.inner.name.clone();
+                Verdict {
+                    user: Ok(user),
+                    prepare: access.map(|access| {
+                        Box::new(move |request: &mut Request| {
+                            request.extensions_mut().insert(access);
+                        }) as Prepare
+                    }),
+                    finish: Box::new(move |response| {
+                        keep_private(response);
+                        finish_refreshed(response, cookies, &name);
+                    }),
+                }
+            }
+            Authenticated::Refuse { error, cookies } => Verdict {
+                user: Err(error),
+                prepare: None,
+                finish: Box::new(move |response| finish(response, cookies)),
+            },
+        }
+    }
+
     /// Verifies the cookie's session, refreshing it when it is (nearly) expired.
-    pub(crate) async fn authenticate(&self, request: CookieRequest) -> Authenticated {
+    async fn authenticate(&self, request: CookieRequest) -> Authenticated {
         let auth = &self.inner.auth;
         let CookieRequest {
             session,
@@ -194,21 +258,13 @@ impl SessionCookies {
         let (still_valid, session_key) = match auth.verify(&session.access_token).await {
             Ok(user) if Self::is_fresh(&user, unix_now()) => return pass(user),
             Ok(user) => {
-                let id = user
-                    .claims()
-                    .session_id
-                    .as_deref()
-                    .and_then(|s| Uuid::try_parse(s).ok());
-                let key = RefreshKey {
-                    session: id.unwrap_or(user.sub()),
-                    verified: true,
-                };
-                (Some(user), key)
+                let id = user.claims().session_uuid();
+                (Some(user.clone()), (id.unwrap_or(user.sub()), id.is_some()))
             }
             // Expired, or signed by a key since removed from the JWKS.
             Err(error) if matches!(error.fault(), Fault::Expired | Fault::UnknownKey) => {
                 match auth.expired_session(&session.access_token, unix_now()).await {
-                    Some((session, verified)) => (None, RefreshKey { session, verified }),
+                    Some(owner) => (None, owner),
                     None => return refuse(error, Vec::new()),
                 }
             }
@@ -220,6 +276,8 @@ impl SessionCookies {
                 None => refuse(Fault::Expired.into(), Vec::new()),
             };
         };
+        let (owner, proven) = session_key;
+        let session_key = self.inner.refresher.key(owner, proven, refresh_token);
         match self.inner.refresher.refresh(session_key, refresh_token).await {
             Outcome::Refreshed(new) => match auth.verify(&new.access_token).await {
                 Ok(user) => Authenticated::Pass {
@@ -284,7 +342,7 @@ pub(crate) fn unavailable_fault(retry_after: std::time::Duration) -> AuthError {
 /// A shared cache may store a response to a request with cookies (unlike one
 /// with `Authorization`, RFC 9111 §3.5), so an answer authenticated by cookie
 /// is marked `private` unless the handler chose a policy, and varies on `Cookie`.
-pub(crate) fn keep_private(response: &mut Response) {
+fn keep_private(response: &mut Response) {
     let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
@@ -296,7 +354,7 @@ pub(crate) fn keep_private(response: &mut Response) {
 /// unless the handler set a cookie of the session family itself (a sign-out
 /// clearing it): `Set-Cookie` lines apply in order, so ours after its would
 /// put the session back.
-pub(crate) fn finish_refreshed(response: &mut Response, cookies: Vec<HeaderValue>, name: &str) {
+fn finish_refreshed(response: &mut Response, cookies: Vec<HeaderValue>, name: &str) {
     let handler_wrote_session = response
         .headers()
         .get_all(header::SET_COOKIE)

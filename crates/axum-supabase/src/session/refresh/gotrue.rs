@@ -1,54 +1,26 @@
-//! Refreshing a session through GoTrue: one call per session at a time, and a
-//! bounded number of calls whatever a client sends.
-//!
-//! GoTrue rotates refresh tokens, and a token reused outside its reuse
-//! interval counts as theft: the whole session is revoked. A page that loads
-//! ten resources sends ten requests with the same expired cookie, so they
-//! share one call. The first request starts it in its own task (a client that
-//! goes away does not cancel it); the others wait for its outcome.
-//!
-//! Flights are keyed by the session of the (signature-checked) expired access
-//! token, not by the refresh token, so one genuine token paired with random
-//! refresh tokens cannot start a call for each: while a session's flight is
-//! out, another refresh token for it is answered 503; after GoTrue refused a
-//! token, the session is not tried again for [`KEEP_DONE`]. Tokens whose key
-//! has been removed from the JWKS cannot be checked, so their refreshes also
-//! draw on one small global budget. A background task sweeps finished entries.
+//! The calls to GoTrue (`POST /token?grant_type=refresh_token` and
+//! `POST /logout`), and what their answers mean: read as GoTrue's source
+//! writes them (supabase/auth `internal/api/errors.go`, `apiversions.go`,
+//! `token_refresh.go`, `internal/tokens/service.go`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
-use tokio::sync::watch;
-use uuid::Uuid;
 
-use crate::http::read_body;
-use crate::task::Supervised;
+use super::{KEEP_UNAVAILABLE, Outcome, Refresher, unavailable};
+use crate::bounded_body::read_body;
 
-/// How long a finished refresh (or a session found over) is remembered:
-/// the reuse interval of hosted Supabase projects.
-pub(crate) const KEEP_DONE: Duration = Duration::from_secs(10);
-/// How long an outage is remembered before a session is tried again; also
-/// the `Retry-After` of its 503.
-pub(crate) const KEEP_UNAVAILABLE: Duration = Duration::from_secs(2);
-/// The `Retry-After` for a second refresh token of a session whose refresh is out.
-const BUSY_RETRY: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` from GoTrue that is passed on.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// How often finished entries are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// The most bytes read from a GoTrue answer.
-const MAX_BODY: usize = 256 * 1024;
+/// (A session bigger than a cookie can carry is of no use.)
+const MAX_BODY: usize = super::super::codec::MAX_VALUE_BYTES;
 /// GoTrue's own minimum (`internal/api/token_refresh.go`, `Validate`).
 const MIN_REFRESH_TOKEN: usize = 12;
 /// GoTrue's tokens are 12 characters (v1) or about 51–60 (v2); more is not one of them.
 const MAX_REFRESH_TOKEN: usize = 512;
-/// Refreshes of tokens whose signature could not be checked: a burst, then one a second.
-const UNVERIFIED_BURST: f64 = 10.0;
-const UNVERIFIED_PER_SEC: f64 = 1.0;
-
 /// The codes with which GoTrue's refresh grant says no token of the session
 /// will ever work again. From supabase/auth `internal/tokens/service.go`
 /// (`RefreshTokenGrant`: banned user, session expired in all its variants,
@@ -70,103 +42,15 @@ const SESSION_OVER: &[&str] = &[
 /// the OAuth `invalid_grant` of older GoTrue versions.
 const TOKEN_OVER: &[&str] = &["refresh_token_not_found", "validation_failed", "invalid_grant"];
 
-/// Whose refresh this is: the session of the expired access token (its `sub`
-/// when it has no `session_id`), and whether its signature was checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct RefreshKey {
-    pub(crate) session: Uuid,
-    pub(crate) verified: bool,
-}
-
-/// What a refresh came to.
-#[derive(Clone)]
-pub(crate) enum Outcome {
-    /// GoTrue issued a new session.
-    Refreshed(Arc<NewSession>),
-    /// GoTrue says this refresh token is over: clear the cookies.
-    /// `session_over`: no other token of the session works either.
-    Ended { session_over: bool },
-    /// GoTrue could not be asked, or asked us to wait: the session may be fine.
-    Unavailable { retry_after: Duration },
-}
-
 /// A session GoTrue issued: its access token, and the JSON to store.
 pub(crate) struct NewSession {
     pub(crate) access_token: String,
     pub(crate) json: String,
 }
 
-/// One session's latest refresh: in flight until `done` holds its outcome.
-struct Entry {
-    token: Box<str>,
-    flight: u64,
-    done: watch::Receiver<Option<Outcome>>,
-    /// Consulted until then; swept after.
-    until: Instant,
-}
-
-/// A token bucket for refreshes of unverifiable tokens.
-struct Budget {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Budget {
-    fn take(&mut self, now: Instant) -> bool {
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * UNVERIFIED_PER_SEC;
-        self.tokens = (self.tokens + refill).min(UNVERIFIED_BURST);
-        self.at = now;
-        if self.tokens < 1.0 {
-            return false;
-        }
-        self.tokens -= 1.0;
-        true
-    }
-}
-
-struct State {
-    entries: HashMap<RefreshKey, Entry>,
-    next_flight: u64,
-    /// After a 429 from GoTrue, no session is refreshed before then.
-    cooldown_until: Option<Instant>,
-    unverified: Budget,
-}
-
-/// The GoTrue endpoints and the refreshes of the last few seconds.
-pub(crate) struct Refresher {
-    client: reqwest::Client,
-    token_url: reqwest::Url,
-    logout_url: reqwest::Url,
-    api_key: HeaderValue,
-    /// The variable to name when GoTrue's gateway refuses the key.
-    api_key_var: &'static str,
-    timeout: Duration,
-    max_flights: usize,
-    state: Mutex<State>,
-    sweeper: Supervised,
-}
-
-impl std::fmt::Debug for Refresher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Refresher")
-            .field("token_url", &self.token_url.as_str())
-            .field("timeout", &self.timeout)
-            .field("max_flights", &self.max_flights)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Why signing out did not reach GoTrue.
 #[derive(Debug)]
 pub(crate) struct LogoutUnavailable;
-
-/// What `join_or_start` decided.
-enum Start {
-    /// Wait for this flight's outcome.
-    Join(watch::Receiver<Option<Outcome>>),
-    /// Answer at once, without calling GoTrue.
-    Answer(Outcome),
-}
 
 /// A GoTrue answer, read within its bounds.
 struct Answer {
@@ -188,165 +72,10 @@ enum Refusal {
     Transient,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn unavailable(retry_after: Duration) -> Outcome {
-    Outcome::Unavailable {
-        retry_after: retry_after.max(Duration::from_secs(1)),
-    }
-}
-
 impl Refresher {
-    pub(crate) fn new(
-        auth_url: &str,
-        api_key: HeaderValue,
-        api_key_var: &'static str,
-        timeout: Duration,
-        max_flights: usize,
-    ) -> Result<Self, &'static str> {
-        let url = |path: &str| reqwest::Url::parse(&format!("{auth_url}{path}")).map_err(|_| "is not a URL");
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| "cannot build the HTTP client")?;
-        Ok(Self {
-            client,
-            token_url: url("/token?grant_type=refresh_token")?,
-            logout_url: url("/logout")?,
-            api_key,
-            api_key_var,
-            timeout,
-            max_flights,
-            state: Mutex::new(State {
-                entries: HashMap::new(),
-                next_flight: 0,
-                cooldown_until: None,
-                unverified: Budget {
-                    tokens: UNVERIFIED_BURST,
-                    at: Instant::now(),
-                },
-            }),
-            sweeper: Supervised::default(),
-        })
-    }
-
-    /// The outcome of refreshing `refresh_token` for the session `key`,
-    /// shared with every concurrent (and recent) caller holding the same token.
-    pub(crate) async fn refresh(self: &Arc<Self>, key: RefreshKey, refresh_token: &str) -> Outcome {
-        if !is_plausible(refresh_token) {
-            return Outcome::Ended { session_over: false };
-        }
-        self.sweeper.ensure(|| sweep(Arc::downgrade(self)));
-        let mut done = match self.join_or_start(key, refresh_token) {
-            Start::Join(done) => done,
-            Start::Answer(outcome) => return outcome,
-        };
-        match done.wait_for(Option::is_some).await {
-            Ok(done) => done.clone().unwrap_or(unavailable(KEEP_UNAVAILABLE)),
-            // The task ended without an answer (the runtime is shutting down).
-            Err(_) => unavailable(KEEP_UNAVAILABLE),
-        }
-    }
-
-    /// Joins this session's flight for the same token, answers from its
-    /// recent outcome, or starts a flight. O(1) under the lock.
-    fn join_or_start(self: &Arc<Self>, key: RefreshKey, token: &str) -> Start {
-        let now = Instant::now();
-        let mut state = lock(&self.state);
-        if let Some(until) = state.cooldown_until.filter(|until| *until > now) {
-            return Start::Answer(unavailable(until - now));
-        }
-        if let Some(entry) = state.entries.get(&key).filter(|e| e.until > now) {
-            if *entry.token == *token {
-                return Start::Join(entry.done.clone());
-            }
-            let remaining = entry.until - now;
-            match &*entry.done.borrow() {
-                None => return Start::Answer(unavailable(BUSY_RETRY)),
-                Some(Outcome::Ended { session_over: true }) => {
-                    return Start::Answer(Outcome::Ended { session_over: true });
-                }
-                // GoTrue refused another token of this session just now: wait out the interval.
-                Some(Outcome::Ended { .. } | Outcome::Unavailable { .. }) => {
-                    return Start::Answer(unavailable(remaining));
-                }
-                Some(Outcome::Refreshed(_)) => {}
-            }
-        }
-        if !key.verified && !state.unverified.take(now) {
-            return Start::Answer(unavailable(BUSY_RETRY));
-        }
-        if state.entries.len() >= self.max_flights && !state.entries.contains_key(&key) {
-            tracing::warn!("too many session refreshes in flight; answering 503");
-            return Start::Answer(unavailable(KEEP_UNAVAILABLE));
-        }
-        state.next_flight += 1;
-        let flight = state.next_flight;
-        let (tx, rx) = watch::channel(None);
-        let token: Box<str> = token.into();
-        state.entries.insert(
-            key,
-            Entry {
-                token: token.clone(),
-                flight,
-                done: rx.clone(),
-                until: later(now, self.timeout.saturating_add(KEEP_DONE)),
-            },
-        );
-        drop(state);
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let (outcome, cooldown) = this.call(&token).await;
-            let (keep, label) = match &outcome {
-                Outcome::Refreshed(_) => (KEEP_DONE, "refreshed"),
-                Outcome::Ended { .. } => (KEEP_DONE, "ended"),
-                Outcome::Unavailable { retry_after } => (*retry_after, "unavailable"),
-            };
-            // Once per GoTrue call, not per request: registering here costs nothing that matters.
-            #[cfg(feature = "metrics")]
-            metrics::counter!("auth_session_refreshes_total", "outcome" => label).increment(1);
-            #[cfg(not(feature = "metrics"))]
-            let _ = label;
-            let now = Instant::now();
-            let mut state = lock(&this.state);
-            if let Some(cooldown) = cooldown {
-                state.cooldown_until = Some(later(now, cooldown));
-            }
-            if let Some(entry) = state.entries.get_mut(&key).filter(|e| e.flight == flight) {
-                entry.until = later(now, keep);
-            }
-            drop(state);
-            tx.send_replace(Some(outcome));
-        });
-        Start::Join(rx)
-    }
-
-    /// The entries held, and about how many bytes they take (keys, tokens,
-    /// refreshed sessions), for the repository's bound tests.
-    #[cfg(feature = "internals")]
-    pub(crate) fn held(&self) -> (usize, usize) {
-        let state = lock(&self.state);
-        let bytes = state
-            .entries
-            .values()
-            .map(|e| {
-                let session = match &*e.done.borrow() {
-                    Some(Outcome::Refreshed(s)) => s.json.len() + s.access_token.len(),
-                    _ => 0,
-                };
-                // The watch channel's shared state is about 128 bytes.
-                std::mem::size_of::<(RefreshKey, Entry)>() + 128 + e.token.len() + session
-            })
-            .sum();
-        (state.entries.len(), bytes)
-    }
-
     /// One refresh at GoTrue, and what its answer means (plus a cooldown for
     /// every session when GoTrue's rate limit was hit).
-    async fn call(&self, refresh_token: &str) -> (Outcome, Option<Duration>) {
+    pub(super) async fn call(&self, refresh_token: &str) -> (Outcome, Option<Duration>) {
         let body = serde_json::json!({ "refresh_token": refresh_token }).to_string();
         let request = self
             .client
@@ -459,28 +188,10 @@ impl Refresher {
     }
 }
 
-/// Sweeps entries past their time until the refresher is gone.
-async fn sweep(refresher: Weak<Refresher>) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(refresher) = refresher.upgrade() else {
-            return;
-        };
-        let now = Instant::now();
-        lock(&refresher.state).entries.retain(|_, e| e.until > now);
-    }
-}
-
-fn later(now: Instant, by: Duration) -> Instant {
-    now.checked_add(by).unwrap_or(now)
-}
-
 /// Whether `token` could be a GoTrue refresh token: v1 is 12 characters of
 /// `[a-z0-9]`, v2 unpadded base64url (`internal/crypto/refresh_tokens.go`).
 /// Anything else is refused without asking GoTrue.
-fn is_plausible(token: &str) -> bool {
+pub(super) fn is_plausible(token: &str) -> bool {
     (MIN_REFRESH_TOKEN..=MAX_REFRESH_TOKEN).contains(&token.len())
         && token
             .bytes()
@@ -686,19 +397,6 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn the_unverified_budget_refills_slowly() {
-        let start = Instant::now();
-        let mut budget = Budget {
-            tokens: UNVERIFIED_BURST,
-            at: start,
-        };
-        let burst = (0..100).filter(|_| budget.take(start)).count();
-        assert_eq!(burst, 10);
-        assert!(budget.take(start + Duration::from_millis(1100)));
-        assert!(!budget.take(start + Duration::from_millis(1100)));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The JWKS key source: Supabase's asymmetric signing keys (ES256, RS256, EdDSA).
+//! The JWKS cache: fetching, caching and refreshing the key set.
 //!
 //! Guarantees:
 //! - **Reads never lock and never wait on the network** when the `kid` is known:
@@ -11,26 +11,22 @@
 //!   removed from the JWKS stops being trusted within one refresh.
 //! - **Outages keep serving** with the last good keys, with a warning giving their
 //!   age, for up to `max_stale`; after that, asymmetric tokens fail closed (503).
-//! - **Untrusted material is refused**: `oct` keys (anyone can read the URL), RSA
-//!   under 2048 bits, `use: enc`, `key_ops` without `verify`, keys without `kid`.
+//! - **Untrusted material is refused**, by the policy of [`keys`](super::keys).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::http::{HeaderMap, StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
-use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::http::{BodyError, read_body};
+use super::keys::{JwksKey, parse_jwks};
+
+mod fetch;
+
 use crate::task::Supervised;
+use fetch::{refresh_loop, same_host_redirects};
 
 /// How the JWKS is fetched and cached: made and checked by the builder.
 #[derive(Debug, Clone)]
@@ -49,22 +45,6 @@ pub(crate) struct JwksConfig {
     pub timeout: Duration,
     /// The largest response body accepted.
     pub max_body: usize,
-}
-
-/// A verification key from the JWKS, bound to exactly one algorithm.
-pub(crate) struct JwksKey {
-    /// The only algorithm this key verifies.
-    pub(crate) alg: Algorithm,
-    /// The public key.
-    pub(crate) key: DecodingKey,
-}
-
-impl std::fmt::Debug for JwksKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwksKey")
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The result of looking a `kid` up.
@@ -103,6 +83,7 @@ struct Health {
 
 /// A snapshot for `/readyz` and logs. Holds no key material.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct JwksStatus {
     /// Whether the set can be used (fetched, and not stale beyond the limit).
     pub ready: bool,
@@ -132,6 +113,16 @@ pub enum FetchError {
     /// The body is not a JWK set.
     #[error("response is not a JWK set")]
     Malformed,
+}
+
+/// The JWKS HTTP client could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientUnavailable;
+
+impl From<super::keys::Malformed> for FetchError {
+    fn from(_: super::keys::Malformed) -> Self {
+        Self::Malformed
+    }
 }
 
 /// The cached JWKS. Cheap to clone.
@@ -170,14 +161,15 @@ impl std::fmt::Debug for JwksCache {
 
 impl JwksCache {
     /// Builds the cache and its HTTP client. Fetches nothing yet; see [`JwksCache::ensure_refresh`].
-    pub(crate) fn new(config: JwksConfig) -> Result<Self, crate::BuildError> {
+    /// Fails only if the HTTP client cannot be built (TLS initialisation).
+    pub(crate) fn new(config: JwksConfig) -> Result<Self, ClientUnavailable> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .redirect(same_host_redirects())
             .user_agent(concat!("axum-supabase/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|_| crate::BuildError::HttpClient)?;
+            .map_err(|_| ClientUnavailable)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -362,333 +354,11 @@ impl JwksCache {
         self.health().last_on_demand = Some(Instant::now());
         let _ = self.fetch().await;
     }
-
-    /// One HTTP fetch. Callers hold `fetch_lock`. Preloaded keys are kept as they are.
-    async fn fetch(&self) -> Result<(), FetchError> {
-        if self.inner.set.load().fixed {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let number = self.inner.fetches.fetch_add(1, Ordering::AcqRel) + 1;
-        let url = &self.inner.config.url;
-        let result = self.fetch_inner().await;
-        self.inner.completed.fetch_add(1, Ordering::AcqRel);
-        let duration_ms = started.elapsed().as_millis();
-        match result {
-            Ok((status, keys)) => {
-                self.inner.last_ok.fetch_max(number, Ordering::AcqRel);
-                self.health().last_error = None;
-                tracing::info!(%url, status, keys, duration_ms, "JWKS fetched");
-                Ok(())
-            }
-            Err(e) => {
-                let age = self.inner.set.load().fetched_at.map(|t| t.elapsed().as_secs());
-                match age {
-                    Some(age_secs) => tracing::warn!(
-                        %url, error = %e, duration_ms, age_secs,
-                        max_stale_secs = self.inner.config.max_stale.as_secs(),
-                        "JWKS fetch failed; serving the last good keys"
-                    ),
-                    None => tracing::warn!(%url, error = %e, duration_ms, "JWKS fetch failed; no keys yet"),
-                }
-                self.health().last_error = Some(e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    async fn fetch_inner(&self) -> Result<(u16, usize), FetchError> {
-        let config = &self.inner.config;
-        let current = self.inner.set.load_full();
-        let mut request = self
-            .inner
-            .client
-            .get(&config.url)
-            .header(header::ACCEPT, "application/json");
-        if let Some(etag) = &current.etag {
-            request = request.header(header::IF_NONE_MATCH, etag);
-        }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| FetchError::Http(http_reason(&e)))?;
-        let status = response.status();
-        let max_age = max_age(response.headers());
-        if status == StatusCode::NOT_MODIFIED && current.fetched_at.is_some() {
-            let renewed = KeySet {
-                keys: current.keys.clone(),
-                fetched_at: Some(Instant::now()),
-                etag: current.etag.clone(),
-                max_age,
-                body_hash: current.body_hash,
-                fixed: false,
-            };
-            self.inner.set.store(Arc::new(renewed));
-            return Ok((status.as_u16(), current.keys.len()));
-        }
-        if status != StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
-        let etag = response
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body(&mut response, config.max_body)
-            .await
-            .map_err(|e| match e {
-                BodyError::Http(e) => FetchError::Http(http_reason(&e)),
-                BodyError::TooLarge => FetchError::TooLarge(config.max_body),
-            })?;
-        let body_hash = {
-            let mut h = std::hash::DefaultHasher::new();
-            body.hash(&mut h);
-            h.finish()
-        };
-        let unchanged = current.fetched_at.is_some() && current.body_hash == body_hash;
-        let keys = if unchanged {
-            current.keys.clone()
-        } else {
-            parse_jwks(&body)?
-        };
-        let count = keys.len();
-        let fetched_at = Some(Instant::now());
-        self.inner.set.store(Arc::new(KeySet {
-            keys,
-            fetched_at,
-            etag,
-            max_age,
-            body_hash,
-            fixed: false,
-        }));
-        if !unchanged {
-            self.inner.generation.fetch_add(1, Ordering::AcqRel);
-        }
-        Ok((status.as_u16(), count))
-    }
-}
-
-/// The background refresh: fetches until the cache is gone or its keys are preloaded.
-async fn refresh_loop(weak: Weak<Inner>) {
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let cache = JwksCache { inner };
-        if cache.inner.set.load().fixed {
-            return;
-        }
-        let delay = {
-            let _flight = cache.inner.fetch_lock.lock().await;
-            match cache.fetch().await {
-                Ok(()) => {
-                    backoff = Duration::from_secs(1);
-                    cache.refresh_interval()
-                }
-                Err(_) => {
-                    let delay = backoff.min(cache.inner.config.cooldown);
-                    backoff = (backoff * 2).min(cache.inner.config.cooldown);
-                    delay
-                }
-            }
-        };
-        drop(cache);
-        tokio::time::sleep(delay).await;
-    }
-}
-
-/// Follows redirects only to the same host and scheme, at most three.
-/// A fixed phrase for a client error: reqwest's own text can carry addresses
-/// and resolver details that a readiness probe should not publish.
-fn http_reason(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "the response body could not be read"
-    } else {
-        "HTTP error"
-    }
-}
-
-fn same_host_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let Some(first) = attempt.previous().first() else {
-            return attempt.stop();
-        };
-        let same = attempt.url().host_str() == first.host_str() && attempt.url().scheme() == first.scheme();
-        if same && attempt.previous().len() <= 3 {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    })
-}
-
-fn max_age(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::CACHE_CONTROL)?.to_str().ok()?;
-    value
-        .split(',')
-        .filter_map(|d| d.trim().strip_prefix("max-age="))
-        .find_map(|n| n.trim_matches('"').parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
-#[derive(Deserialize)]
-struct RawJwkSet {
-    keys: Vec<serde_json::Value>,
-}
-
-/// Parses a JWK set, keeping only keys we can trust; one odd key does not spoil the rest.
-pub(crate) fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<JwksKey>>, FetchError> {
-    let raw: RawJwkSet = serde_json::from_slice(body).map_err(|_| FetchError::Malformed)?;
-    let mut keys = HashMap::with_capacity(raw.keys.len());
-    for value in raw.keys {
-        match trusted_key(value) {
-            Ok((kid, key)) => {
-                keys.insert(kid, Arc::new(key));
-            }
-            Err(reason) => tracing::warn!(reason, "JWKS key skipped"),
-        }
-    }
-    Ok(keys)
-}
-
-/// The shortest RSA modulus we accept.
-pub(crate) const MIN_RSA_BITS: usize = 2048;
-
-fn trusted_key(value: serde_json::Value) -> Result<(String, JwksKey), &'static str> {
-    if value.get("kty").and_then(|k| k.as_str()) == Some("oct") {
-        return Err("symmetric (oct) keys are never trusted from a JWKS");
-    }
-    let jwk: Jwk = serde_json::from_value(value).map_err(|_| "unparseable or unsupported key")?;
-    let kid = jwk
-        .common
-        .key_id
-        .clone()
-        .filter(|k| !k.is_empty())
-        .ok_or("key has no kid")?;
-    if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
-        return Err("key is not for signatures (use)");
-    }
-    if jwk
-        .common
-        .key_operations
-        .as_ref()
-        .is_some_and(|ops| !ops.contains(&KeyOperations::Verify))
-    {
-        return Err("key_ops does not include verify");
-    }
-    let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
-        (AlgorithmParameters::EllipticCurve(p), None | Some(KeyAlgorithm::ES256))
-            if p.curve == EllipticCurve::P256 =>
-        {
-            Algorithm::ES256
-        }
-        (AlgorithmParameters::RSA(p), None | Some(KeyAlgorithm::RS256)) => {
-            if rsa_bits(&p.n).ok_or("RSA modulus is not base64url")? < MIN_RSA_BITS {
-                return Err("RSA key shorter than 2048 bits");
-            }
-            Algorithm::RS256
-        }
-        (AlgorithmParameters::OctetKeyPair(p), None | Some(KeyAlgorithm::EdDSA))
-            if p.curve == EllipticCurve::Ed25519 =>
-        {
-            Algorithm::EdDSA
-        }
-        _ => return Err("unsupported key type, curve or algorithm"),
-    };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| "key parameters are malformed")?;
-    Ok((kid, JwksKey { alg, key }))
-}
-
-fn rsa_bits(n: &str) -> Option<usize> {
-    let bytes = URL_SAFE_NO_PAD.decode(n).ok()?;
-    let start = bytes.iter().position(|b| *b != 0)?;
-    let first = bytes[start];
-    Some((bytes.len() - start - 1) * 8 + (8 - first.leading_zeros() as usize))
-}
-
-/// The kids [`parse_jwks`] keeps from `body`: for the fuzz target (feature `internals`).
-#[cfg(feature = "internals")]
-#[doc(hidden)]
-pub fn jwks_kids(body: &[u8]) -> Result<Vec<String>, FetchError> {
-    parse_jwks(body).map(|keys| keys.into_keys().collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn ec() -> serde_json::Value {
-        // A P-256 point (the NIST test vector's public key); only parsing is exercised here.
-        json!({"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "key_ops": ["verify"], "ext": true,
-               "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
-    }
-
-    fn parse(keys: Vec<serde_json::Value>) -> HashMap<String, Arc<JwksKey>> {
-        parse_jwks(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn supabase_shaped_ec_keys_are_kept_and_bound_to_es256() {
-        let keys = parse(vec![ec()]);
-        assert_eq!(keys["k1"].alg, Algorithm::ES256);
-    }
-
-    #[test]
-    fn untrusted_keys_are_skipped_and_the_rest_kept() {
-        let mut enc = ec();
-        enc["use"] = json!("enc");
-        enc["kid"] = json!("enc");
-        let mut sign_only = ec();
-        sign_only["key_ops"] = json!(["sign"]);
-        sign_only["kid"] = json!("sign");
-        let mut no_kid = ec();
-        no_kid.as_object_mut().map(|o| o.remove("kid"));
-        let mut wrong_alg = ec();
-        wrong_alg["alg"] = json!("RS256");
-        wrong_alg["kid"] = json!("wrong");
-        let oct = json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0", "alg": "HS256"});
-        let small_rsa = json!({"kty": "RSA", "kid": "rsa1024", "alg": "RS256", "n": URL_SAFE_NO_PAD.encode([0xffu8; 128]), "e": "AQAB"});
-        let keys = parse(vec![
-            ec(),
-            enc,
-            sign_only,
-            no_kid,
-            wrong_alg,
-            oct,
-            small_rsa,
-            json!({"kty": "weird"}),
-        ]);
-        assert_eq!(keys.keys().collect::<Vec<_>>(), vec!["k1"]);
-    }
-
-    #[test]
-    fn rsa_bits_counts_the_modulus() {
-        assert_eq!(rsa_bits(&URL_SAFE_NO_PAD.encode([0xffu8; 256])), Some(2048));
-        assert_eq!(rsa_bits(&URL_SAFE_NO_PAD.encode([0x00, 0x7f, 0xff])), Some(15));
-        let mut n = vec![0x01u8];
-        n.extend([0u8; 255]);
-        assert_eq!(rsa_bits(&URL_SAFE_NO_PAD.encode(n)), Some(2041));
-    }
-
-    #[test]
-    fn garbage_is_malformed() {
-        for body in [&b"<html>"[..], b"{}", b"{\"keys\": 3}", b"[]"] {
-            assert!(matches!(parse_jwks(body), Err(FetchError::Malformed)));
-        }
-    }
-
-    #[test]
-    fn max_age_is_read_from_cache_control() {
-        let mut h = HeaderMap::new();
-        h.insert(header::CACHE_CONTROL, "public, max-age=600".parse().unwrap());
-        assert_eq!(max_age(&h), Some(Duration::from_secs(600)));
-        h.insert(header::CACHE_CONTROL, "no-store".parse().unwrap());
-        assert_eq!(max_age(&h), None);
-    }
 
     #[tokio::test(start_paused = true)]
     async fn unknown_kids_wait_out_the_cooldown_without_network() {

@@ -1,0 +1,167 @@
+//! Reading settings from the environment: one reader for every part of the
+//! library (and for the application's own variables), so that a number, a
+//! flag or a list means the same thing wherever it is read.
+
+use super::settings::{Bounds, BuildError, Reason, Setting};
+
+/// The words a flag takes.
+const FLAG: &[&str] = &["on", "off"];
+
+/// Variables read through a lookup: the process environment
+/// ([`Env::process`]) or any other source (a test's map, a secret store).
+///
+/// ```
+/// use axum_supabase::{Bounds, Env, Reason, Unit};
+///
+/// let lookup = |name: &str| (name == "WORKERS").then(|| " 8 ".to_owned());
+/// let env = Env::new(&lookup);
+/// assert_eq!(env.number("WORKERS", Bounds::new(1, 64, Unit::Count)), Ok(Some(8)));
+/// assert_eq!(env.flag("VERBOSE"), Ok(None));
+/// ```
+pub struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Env")
+    }
+}
+
+/// The process environment, as a lookup.
+pub(crate) fn process(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl<'a> Env<'a> {
+    /// Variables through `lookup`.
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { lookup }
+    }
+
+    /// The process environment.
+    pub fn process() -> Env<'static> {
+        Env { lookup: &process }
+    }
+
+    /// The variable, trimmed; `None` when it is unset or blank.
+    pub fn var(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A whole number within `bounds`; `None` when unset.
+    pub fn number(&self, name: &str, bounds: Bounds) -> Result<Option<u64>, Reason> {
+        self.var(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| Reason::OutOfRange(bounds))
+                    .and_then(|n| bounds.check(n))
+            })
+            .transpose()
+    }
+
+    /// `on`/`true` or `off`/`false`; `None` when unset.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, Reason> {
+        match self.var(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(None),
+            Some("on" | "true") => Ok(Some(true)),
+            Some("off" | "false") => Ok(Some(false)),
+            Some(_) => Err(Reason::NotOneOf(FLAG)),
+        }
+    }
+
+    /// One of `words`; `None` when unset.
+    pub fn choice(&self, name: &str, words: &'static [&'static str]) -> Result<Option<&'static str>, Reason> {
+        match self.var(name) {
+            None => Ok(None),
+            Some(v) => words
+                .iter()
+                .find(|w| w.eq_ignore_ascii_case(&v))
+                .copied()
+                .map(Some)
+                .ok_or(Reason::NotOneOf(words)),
+        }
+    }
+
+    /// A comma-separated list, each item trimmed and empty ones dropped;
+    /// `None` when unset.
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.var(name).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    /// A setting's variable (a library setting always has one here).
+    pub(crate) fn setting(&self, setting: Setting) -> Option<String> {
+        self.var(setting.env_var()?)
+    }
+
+    /// A numeric setting, within its own bounds.
+    pub(crate) fn setting_number(&self, setting: Setting) -> Result<Option<u64>, BuildError> {
+        let (Some(name), Some(bounds)) = (setting.env_var(), setting.bounds()) else {
+            return Ok(None);
+        };
+        self.number(name, bounds).map_err(|r| BuildError::env(setting, r))
+    }
+
+    /// A flag setting.
+    #[cfg(feature = "cookies")]
+    pub(crate) fn setting_flag(&self, setting: Setting) -> Result<Option<bool>, BuildError> {
+        let Some(name) = setting.env_var() else {
+            return Ok(None);
+        };
+        self.flag(name).map_err(|r| BuildError::env(setting, r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::settings::Unit;
+
+    fn with(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn one_meaning_for_numbers_flags_words_and_lists() {
+        let lookup = with(&[
+            ("N", "42"),
+            ("BIG", "99999"),
+            ("NEG", "-1"),
+            ("ON", "ON"),
+            ("OFF", "false"),
+            ("BAD", "yes"),
+            ("LIST", " a, ,b "),
+            ("BLANK", "  "),
+            ("MODE", "db"),
+        ]);
+        let env = Env::new(&lookup);
+        let bounds = Bounds::new(1, 100, Unit::Count);
+        assert_eq!(env.number("N", bounds), Ok(Some(42)));
+        assert_eq!(env.number("BIG", bounds), Err(Reason::OutOfRange(bounds)));
+        assert_eq!(env.number("NEG", bounds), Err(Reason::OutOfRange(bounds)));
+        assert_eq!(env.number("UNSET", bounds), Ok(None));
+        assert_eq!(env.number("BLANK", bounds), Ok(None));
+        assert_eq!(env.flag("ON"), Ok(Some(true)));
+        assert_eq!(env.flag("OFF"), Ok(Some(false)));
+        assert_eq!(env.flag("BAD"), Err(Reason::NotOneOf(FLAG)));
+        assert_eq!(env.list("LIST"), Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(env.choice("MODE", &["off", "db"]), Ok(Some("db")));
+        assert_eq!(
+            env.choice("ON", &["off", "db"]),
+            Err(Reason::NotOneOf(&["off", "db"]))
+        );
+    }
+}

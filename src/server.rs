@@ -100,6 +100,7 @@ pub async fn serve(
     let max = options.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let connections = Arc::new(Semaphore::new(max));
     let (stop, stopping) = watch::channel(false);
+    let (mut refused, mut last_warning) = (0u64, None);
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -115,10 +116,18 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!(
-                max = options.max_connections,
-                "connection limit reached; closing a new connection"
-            );
+            metrics::counter!("http_connections_closed_total", "reason" => "over_limit").increment(1);
+            // One line a second at most, whatever the flood.
+            refused += 1;
+            if last_warning.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(1)) {
+                tracing::warn!(
+                    max = options.max_connections,
+                    refused,
+                    "connection limit reached; closing new connections"
+                );
+                last_warning = Some(Instant::now());
+                refused = 0;
+            }
             drop(stream);
             continue;
         };
@@ -269,7 +278,13 @@ async fn watch_over<C>(
                     Verdict::CheckAt(at) => check = at,
                 }
             }
-            () = tokio::time::sleep_until(gone_by.unwrap_or_else(Instant::now)), if gone_by.is_some() => return,
+            () = tokio::time::sleep_until(gone_by.unwrap_or_else(Instant::now)), if gone_by.is_some() => {
+                // A request that slipped in before the GOAWAY or the close gets its time.
+                if activity.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                gone_by = Some(Instant::now() + limits.header);
+            }
         }
     }
 }

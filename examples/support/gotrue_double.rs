@@ -14,9 +14,10 @@
 //!   no header.
 //! - **Refresh** (`internal/api/token_refresh.go` `Validate`,
 //!   `internal/tokens/service.go` `RefreshTokenGrant`,
-//!   `internal/models/refresh_token.go`): tokens are 12 characters of
-//!   `[a-z2-7]` (v1); one shorter, or not of that shape, is 400
-//!   `validation_failed`. A refresh revokes the token and issues a child.
+//!   `internal/models/refresh_token.go`): GoTrue issues 12 characters of
+//!   `[a-z2-7]` (v1); `Validate` refuses, 400 `validation_failed`, any token
+//!   that is not 12 of `[a-z0-9]` (longer ones must parse as v2, which this
+//!   double never issues). A refresh revokes the token and issues a child.
 //!   A revoked token that is the parent of the session's active one gets the
 //!   active one back, at any time; another revoked token gets a new child
 //!   inside the reuse interval, and outside it the whole family is revoked and

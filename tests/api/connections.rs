@@ -48,13 +48,13 @@ async fn silent_sockets_are_closed_at_the_header_timeout(first: &[u8]) {
         &[("MAX_CONNECTIONS", "200"), ("HEADER_TIMEOUT_SECS", "2")],
     ))
     .await;
-    let opened = Instant::now();
     let mut silent = Vec::new();
     for _ in 0..200 {
         let mut stream = TcpStream::connect(&server.addr).await.unwrap();
         stream.write_all(first).await.unwrap();
         silent.push(stream);
     }
+    let opened = Instant::now();
     // Once the server has accepted all 200, a new connection is closed on accept.
     let mut refused = false;
     for _ in 0..100 {

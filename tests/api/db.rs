@@ -512,10 +512,15 @@ async fn startup_refuses_db_roles_the_database_calls_superuser_or_bypassrls() {
     let db = TestDb::new().await;
     let admin = db.admin().await;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let (boss, sneaky) = (format!("boss_{suffix}"), format!("sneaky_{suffix}"));
+    let (boss, sneaky, maker) = (
+        format!("boss_{suffix}"),
+        format!("sneaky_{suffix}"),
+        format!("maker_{suffix}"),
+    );
     admin
         .batch_execute(&format!(
-            "create role {boss} superuser nologin; create role {sneaky} bypassrls nologin"
+            "create role {boss} superuser nologin; create role {sneaky} bypassrls nologin; \
+             create role {maker} createrole nologin"
         ))
         .await
         .unwrap();
@@ -533,6 +538,7 @@ async fn startup_refuses_db_roles_the_database_calls_superuser_or_bypassrls() {
     for (role, why) in [
         (&boss, "is a superuser in this database"),
         (&sneaky, "bypasses row level security in this database"),
+        (&maker, "can create roles or replicate in this database"),
     ] {
         let vars = vars(&format!("authenticated,{role}"));
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -550,7 +556,9 @@ async fn startup_refuses_db_roles_the_database_calls_superuser_or_bypassrls() {
     let mut server = crate::process::Server::start(&vars).await;
     assert!(server.stop().await.success());
     admin
-        .batch_execute(&format!("drop role {boss}; drop role {sneaky}"))
+        .batch_execute(&format!(
+            "drop role {boss}; drop role {sneaky}; drop role {maker}"
+        ))
         .await
         .unwrap();
 }

@@ -83,12 +83,22 @@ mod tests {
         });
         // That runtime is gone, and its task with it.
         assert!(!task.is_running());
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         runtime().block_on(async {
-            task.ensure(forever);
+            for _ in 0..3 {
+                let started = Arc::clone(&started);
+                task.ensure(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    forever()
+                });
+            }
             assert!(task.is_running());
-            // A second call while it runs starts nothing more.
-            task.ensure(|| async { panic!("started twice") });
             tokio::task::yield_now().await;
         });
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            1,
+            "started more than once on one runtime"
+        );
     }
 }

@@ -255,7 +255,8 @@ impl Database {
     /// pooled connection, within the acquire timeout. A probe flood costs the
     /// pool one connection at most: an outcome answers every call for a
     /// second, one ping is in flight at a time, and while it is, callers get
-    /// the outcome before it (or, before the first ever, wait for it).
+    /// the outcome before it; with none to give (the first ping, or after a
+    /// request's own success or failure outdated it), they wait for the ping.
     pub async fn ping(&self) -> Result<(), DbError> {
         let answer = |ok: bool| if ok { Ok(()) } else { Err(DbError::Unavailable) };
         let ready = &self.inner.ready;
@@ -287,12 +288,17 @@ impl Database {
     }
 
     /// Asks the database about the roles tokens may run as: none may be a
-    /// superuser, and none but `service_role` (which bypasses RLS by design,
+    /// superuser, create roles, replicate or reach the server's files and
+    /// programs, and none but `service_role` (which bypasses RLS by design,
     /// and is listed only on purpose) may bypass RLS. For startup, when the
     /// database can tell; a role it does not know is left to fail later.
     pub async fn check_roles(&self) -> Result<(), RoleCheckError> {
-        const ROLES: &str =
-            "select rolname::text, rolsuper, rolbypassrls from pg_roles where rolname = any($1)";
+        const ROLES: &str = "select r.rolname::text, r.rolsuper, r.rolbypassrls, \
+             r.rolcreaterole or r.rolreplication, \
+             pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') \
+             or pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') \
+             or pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') \
+             from pg_roles r where r.rolname = any($1)";
         let conn = self.acquire().await.map_err(|_| RoleCheckError::Unreachable)?;
         let roles: Vec<&str> = self.inner.roles.iter().map(String::as_str).collect();
         let rows = tokio::time::timeout(
@@ -303,17 +309,20 @@ impl Database {
         .map_err(|_| RoleCheckError::Unreachable)?
         .map_err(|_| RoleCheckError::Unreachable)?;
         for row in rows {
-            let (role, superuser, bypass): (String, bool, bool) = (
-                row.try_get(0).map_err(|_| RoleCheckError::Unreachable)?,
-                row.try_get(1).map_err(|_| RoleCheckError::Unreachable)?,
-                row.try_get(2).map_err(|_| RoleCheckError::Unreachable)?,
-            );
-            let why = if superuser {
-                "is a superuser in this database"
-            } else if bypass && role != "service_role" {
-                "bypasses row level security in this database"
-            } else {
-                continue;
+            let unreachable = |_| RoleCheckError::Unreachable;
+            let role: String = row.try_get(0).map_err(unreachable)?;
+            let flags: [bool; 4] = [
+                row.try_get(1).map_err(unreachable)?,
+                row.try_get(2).map_err(unreachable)?,
+                row.try_get(3).map_err(unreachable)?,
+                row.try_get(4).map_err(unreachable)?,
+            ];
+            let why = match flags {
+                [true, ..] => "is a superuser in this database",
+                [_, true, ..] if role != "service_role" => "bypasses row level security in this database",
+                [_, _, true, _] => "can create roles or replicate in this database",
+                [.., true] => "can read or write the server's files, or run its programs",
+                _ => continue,
             };
             return Err(RoleCheckError::Unsafe { role, why });
         }

@@ -243,6 +243,9 @@ impl JwksCache {
     /// along, and the next call inside another starts it again. Outside a
     /// runtime this does nothing. One atomic load when it runs.
     pub(crate) fn ensure_refresh(&self) {
+        if self.inner.set.load().fixed {
+            return;
+        }
         self.inner
             .refresher
             .ensure(|| refresh_loop(Arc::downgrade(&self.inner)));
@@ -313,6 +316,9 @@ impl JwksCache {
         }
     }
 
+    /// How long until the next background fetch: the server's `max-age`
+    /// within the clocks, and never more than half of `max_stale`, so that
+    /// keys which fetch fine never go stale between two fetches.
     fn refresh_interval(&self) -> Duration {
         let c = &self.inner.config;
         self.inner
@@ -321,6 +327,8 @@ impl JwksCache {
             .max_age
             .unwrap_or(c.max_refresh)
             .clamp(c.min_refresh, c.max_refresh)
+            .min(c.max_stale / 2)
+            .max(Duration::from_millis(50))
     }
 
     fn retry_after(&self) -> Duration {

@@ -75,7 +75,7 @@ impl JwksCache {
                 body_hash: current.body_hash,
                 fixed: false,
             };
-            self.inner.set.store(Arc::new(renewed));
+            self.install(&current, renewed);
             return Ok((status.as_u16(), current.keys.len()));
         }
         if status != StatusCode::OK {
@@ -105,18 +105,28 @@ impl JwksCache {
         };
         let count = keys.len();
         let fetched_at = Some(Instant::now());
-        self.inner.set.store(Arc::new(KeySet {
-            keys,
-            fetched_at,
-            etag,
-            max_age,
-            body_hash,
-            fixed: false,
-        }));
-        if !unchanged {
+        let installed = self.install(
+            &current,
+            KeySet {
+                keys,
+                fetched_at,
+                etag,
+                max_age,
+                body_hash,
+                fixed: false,
+            },
+        );
+        if installed && !unchanged {
             self.inner.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok((status.as_u16(), count))
+    }
+
+    /// Replaces `current` with `set`, unless something else replaced it while
+    /// the fetch was out (a preload, which must stay). Whether it did.
+    fn install(&self, current: &Arc<KeySet>, set: KeySet) -> bool {
+        let before = self.inner.set.compare_and_swap(current, Arc::new(set));
+        Arc::ptr_eq(&before, current)
     }
 }
 

@@ -32,16 +32,27 @@ impl Capture {
     }
 
     /// Everything traced on this thread at TRACE level, in `format`, until
-    /// the guard drops. Parallel tests set subscribers of their own, and
-    /// tracing caches each callsite's interest across them: the cache is
-    /// rebuilt here, so that no event of this test is filtered out by a
-    /// verdict made while another test's subscriber was the only one around.
+    /// the guard drops.
+    ///
+    /// tracing caches each callsite's interest. While at most one subscriber
+    /// is registered, tracing-core asks only the registering thread's own
+    /// default (`Rebuilder::JustOne` in its `callsite.rs`): a test thread
+    /// without a subscriber that first hits a callsite then caches "never"
+    /// for everyone, and a capturing test in parallel loses those events. Two
+    /// subscribers that want everything, registered for the life of the test
+    /// binary, keep tracing from ever asking just one thread.
     pub(crate) fn start(format: LogFormat) -> (Self, tracing::subscriber::DefaultGuard) {
+        static KEEP: std::sync::LazyLock<[tracing::Dispatch; 2]> = std::sync::LazyLock::new(|| {
+            [
+                tracing::Dispatch::new(tracing_subscriber::registry()),
+                tracing::Dispatch::new(tracing_subscriber::registry()),
+            ]
+        });
+        std::sync::LazyLock::force(&KEEP);
         let capture = Self::default();
         let writer = capture.clone();
         let subscriber = telemetry::subscriber(EnvFilter::new("trace"), format, move || writer.clone());
         let guard = tracing::subscriber::set_default(subscriber);
-        tracing::callsite::rebuild_interest_cache();
         (capture, guard)
     }
 }

@@ -76,6 +76,21 @@ struct MintArgs {
     /// Mark the user as an anonymous sign-in.
     #[arg(long)]
     anonymous: bool,
+    /// Any further claim, e.g. `--claim user_role=moderator` (what a custom
+    /// access-token hook adds) or `--claim 'app_metadata={"plan":"pro"}'`.
+    /// The value is JSON; a bare word is a string. Repeatable.
+    #[arg(long = "claim", value_name = "NAME=JSON", value_parser = parse_claim)]
+    claims: Vec<(String, serde_json::Value)>,
+}
+
+/// `NAME=JSON`, a bare word counting as a string.
+fn parse_claim(arg: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, value) = arg
+        .split_once('=')
+        .filter(|(name, _)| !name.trim().is_empty())
+        .ok_or_else(|| "must be NAME=JSON, e.g. user_role=moderator".to_owned())?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+    Ok((name.trim().to_owned(), value))
 }
 
 /// Runs the parsed command line. Configuration errors exit with code 2.
@@ -214,15 +229,21 @@ async fn run_server(config: Config) -> ExitCode {
         }
     };
     if let Some(db) = &state.db {
-        match db.check_roles().await {
+        use axum_supabase::db::SetupError;
+        match db.check_setup().await {
             Ok(()) => {}
-            Err(e @ axum_supabase::db::RoleCheckError::Unsafe { .. }) => {
+            Err(e @ SetupError::UnsafeRole { .. }) => {
                 eprintln!("error: DB_ROLES is invalid: {e}");
                 return ExitCode::from(2);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "DB_ROLES not checked against the database; it is not reachable yet")
+            Err(e @ SetupError::NoSessionTable) => {
+                eprintln!("error: SESSION_CHECK is invalid: {e}");
+                return ExitCode::from(2);
             }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "DB_ROLES and SESSION_CHECK not checked against the database; it is not reachable yet"
+            ),
         }
     }
     let listener = match TcpListener::bind(config.bind_addr).await {
@@ -356,7 +377,7 @@ fn mint(args: MintArgs) -> ExitCode {
         ttl: args.ttl,
         aal: args.aal,
         anonymous: args.anonymous,
-        claims: Vec::new(),
+        claims: args.claims,
     };
     match sign(&config, &auth, &minted) {
         Ok(t) => {

@@ -19,8 +19,9 @@
 //! 4. sheds load beyond `MAX_IN_FLIGHT` with 503 at once (`/healthz` is exempt, so
 //!    an orchestrator does not restart a busy replica);
 //! 5. answers 408 after the request timeout;
-//! 6. refuses bodies over [`BODY_LIMIT`] with 413 (by `Content-Length` at once,
-//!    or while reading a body of unknown length);
+//! 6. refuses heads over the header cap with 431, and bodies over
+//!    [`BODY_LIMIT`] with 413 (by `Content-Length` at once, or while reading a
+//!    body of unknown length);
 //! 7. turns a handler panic into a 500 that shows nothing of the panic;
 //! 8. gives error responses made by layers we don't own the JSON error shape;
 //! 9. counts the request by matched route and status.
@@ -220,19 +221,22 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontFuture<F>
     }
 }
 
-/// The inner service's layer: shedding, timeout, body limit, panics, JSON errors, counts.
+/// The inner service's layer: shedding, timeout, head and body limits, panics, JSON errors, counts.
 #[derive(Debug, Clone)]
 pub struct BackLayer {
     permits: Arc<Semaphore>,
     timeout: Duration,
+    max_head: usize,
 }
 
 impl BackLayer {
-    /// At most `max_in_flight` requests at once, each answered within `timeout`.
-    pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
+    /// At most `max_in_flight` requests at once, each answered within
+    /// `timeout`, and heads of at most `max_head` bytes (larger: 431).
+    pub fn new(max_in_flight: usize, timeout: Duration, max_head: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
             timeout,
+            max_head,
         }
     }
 }
@@ -246,6 +250,7 @@ impl<S> Layer<S> for BackLayer {
             inner,
             permits: self.permits.clone(),
             timeout: self.timeout,
+            max_head: self.max_head,
             counters: RequestCounters::default(),
         }
     }
@@ -257,6 +262,7 @@ pub struct Back<S> {
     inner: S,
     permits: Arc<Semaphore>,
     timeout: Duration,
+    max_head: usize,
     counters: RequestCounters,
 }
 
@@ -274,6 +280,12 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
+        // hyper holds heads to twice the cap (beyond that it answers a bodyless
+        // 431 itself); from the cap on, the answer is ours, in JSON.
+        if head_bytes(&request) > self.max_head {
+            let too_large = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
+            return BackFuture::ready(too_large, route, &self.counters);
+        }
         let exempt = route.as_ref().is_some_and(|r| r.as_str() == "/healthz");
         let permit = if exempt {
             None
@@ -380,6 +392,14 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for BackFuture<F> 
         this.counters.count(route, response.status());
         Poll::Ready(Ok(response))
     }
+}
+
+/// About how many bytes the request's head took: its target and its headers.
+fn head_bytes(request: &Request) -> usize {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    request.headers().iter().fold(target, |sum, (name, value)| {
+        sum + name.as_str().len() + value.len() + 4
+    })
 }
 
 /// `None` if `Content-Length` is over the limit. A body of unknown length is

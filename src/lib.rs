@@ -27,3 +27,8 @@ pub mod telemetry;
 
 pub use server::{ServeOptions, serve};
 pub use startup::app;
+
+/// The README's `rust` blocks, compiled (and run, unless marked `no_run`) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

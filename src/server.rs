@@ -89,11 +89,12 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
-        .max_buf_size(options.max_header_bytes.max(8192));
+        // Twice the cap: heads between the two get our JSON 431 (crate::edge).
+        .max_buf_size(options.max_header_bytes.saturating_mul(2).max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(options.max_header_bytes.saturating_mul(2)).unwrap_or(u32::MAX));
     // As axum's `into_make_service` does: turn every handler that still waits for its
     // state into a route once, not on every request.
     let app = app.with_state(());

@@ -57,7 +57,11 @@ pub fn with_middleware(router: Router, config: &Config) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(FrontLayer::new())
         .option_layer(cors)
-        .layer(BackLayer::new(config.max_in_flight, config.request_timeout));
+        .layer(BackLayer::new(
+            config.max_in_flight,
+            config.request_timeout,
+            config.serve.max_header_bytes,
+        ));
     router.layer(middleware)
 }
 

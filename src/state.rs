@@ -9,7 +9,9 @@ use crate::config::Config;
 /// What handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The token verifier, keys built once.
+    /// The token verifier, keys built once: for its settings and status. To
+    /// guard routes use [`AppState::layer`] (or `optional_layer`), not the
+    /// verifier's own layer, which knows nothing of session cookies.
     pub verifier: SupabaseAuth,
     /// The pool for the RLS-scoped routes, when `DATABASE_URL` is set.
     pub db: Option<Database>,

@@ -176,6 +176,11 @@ fn bad_body(rejection: JsonRejection) -> TodoError {
         JsonRejection::JsonDataError(_) => {
             invalid("the body must be a JSON object with the documented fields and types, and no others")
         }
+        // A body of unknown length that outgrew the limit while being read.
+        too_large if too_large.status() == StatusCode::PAYLOAD_TOO_LARGE => TodoError::Input(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            crate::error::body_for_status(StatusCode::PAYLOAD_TOO_LARGE),
+        ),
         JsonRejection::MissingJsonContentType(_) => TodoError::Input(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorBody::new("unsupported_media_type", "send Content-Type: application/json"),

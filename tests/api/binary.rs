@@ -124,6 +124,40 @@ fn mint_prints_a_token_the_server_accepts() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
 }
 
+/// `--claim` adds what a custom access-token hook would: `/api/moderation`'s
+/// success path can be tried from the command line.
+#[test]
+fn mint_adds_any_claim() {
+    let secret = random_secret();
+    let vars = [
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+        ("SUPABASE_URL", "https://test.supabase.co"),
+    ];
+    let output = run(
+        &[
+            "mint",
+            "--claim",
+            "user_role=moderator",
+            "--claim",
+            r#"app_metadata={"plan":"pro"}"#,
+        ],
+        &vars,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let app = TestApp::from_config(Config::for_tests(&secret), secret.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = rt.block_on(app.get_bearer("/api/moderation", &token));
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.json()["user_role"], "moderator");
+    let bad = run(&["mint", "--claim", "no-equals-sign"], &vars);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("must be NAME=JSON"), "{}", stderr(&bad));
+}
+
 #[test]
 fn mint_dev_tokens_match_dev_mode() {
     let output = run(&["mint", "--dev", "--anonymous"], &[]);
@@ -300,4 +334,133 @@ fn the_binary_is_built_without_the_test_kit() {
     for kit in ["testing", "internals"] {
         assert!(!tree.contains(&format!("feature \"{kit}\"")), "{kit} in:\n{tree}");
     }
+}
+
+/// Every configuration error of `serve`: exit 2, one line naming the
+/// variable the user set, no credential of any value, and before binding.
+/// The test holds the port itself: a server that tried to bind first would
+/// fail with "cannot bind" (exit 1) instead.
+#[test]
+fn every_startup_error_exits_2_before_binding_naming_the_variable() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = held.local_addr().unwrap().to_string();
+    let secret = format!("hunter2-{}", random_secret());
+    let base = [
+        ("SUPABASE_URL", "https://abc.supabase.co"),
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("BIND_ADDR", bind.as_str()),
+    ];
+    let db = "postgresql://authenticator:hunter2-db@127.0.0.1:9/postgres";
+    let cookies = [
+        ("SESSION_COOKIES", "on"),
+        ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_hunter2"),
+    ];
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("SUPABASE_URL", "https://user:hunter2@abc.supabase.co")],
+            "SUPABASE_URL",
+        ),
+        (vec![("SUPABASE_URL", "ftp://hunter2.example")], "SUPABASE_URL"),
+        (
+            vec![(
+                "SUPABASE_JWKS_URL",
+                "https://user:hunter2@abc.supabase.co/jwks.json",
+            )],
+            "SUPABASE_JWKS_URL",
+        ),
+        (
+            vec![("SUPABASE_JWKS_URL", "http://hunter2.example/jwks.json")],
+            "SUPABASE_JWKS_URL",
+        ),
+        (
+            vec![("SUPABASE_JWT_SECRET", "hunter2-short")],
+            "SUPABASE_JWT_SECRET",
+        ),
+        (vec![("JWT_ISSUER", " , ")], "JWT_ISSUER"),
+        (vec![("JWT_AUDIENCE", ",")], "JWT_AUDIENCE"),
+        (vec![("JWT_LEEWAY_SECS", "hunter2")], "JWT_LEEWAY_SECS"),
+        (vec![("JWKS_MAX_STALE_SECS", "0")], "JWKS_MAX_STALE_SECS"),
+        (vec![("JWT_CACHE_SIZE", "2000000")], "JWT_CACHE_SIZE"),
+        (vec![("DATABASE_URL", "mysql://u:hunter2@h/db")], "DATABASE_URL"),
+        (vec![("DATABASE_URL", db), ("DB_POOL_SIZE", "0")], "DB_POOL_SIZE"),
+        (
+            vec![("DATABASE_URL", db), ("DB_ACQUIRE_TIMEOUT_MS", "0")],
+            "DB_ACQUIRE_TIMEOUT_MS",
+        ),
+        (
+            vec![("DATABASE_URL", db), ("DB_STATEMENT_TIMEOUT_MS", "x")],
+            "DB_STATEMENT_TIMEOUT_MS",
+        ),
+        (vec![("DATABASE_URL", db), ("DB_ROLES", "postgres")], "DB_ROLES"),
+        (
+            vec![("DATABASE_URL", db), ("SESSION_CHECK", "maybe")],
+            "SESSION_CHECK",
+        ),
+        (
+            vec![("DATABASE_URL", db), ("SESSION_CACHE_TTL_SECS", "301")],
+            "SESSION_CACHE_TTL_SECS",
+        ),
+        (vec![("SESSION_COOKIES", "maybe")], "SESSION_COOKIES"),
+        (vec![("SESSION_COOKIES", "on")], "SUPABASE_PUBLISHABLE_KEY"),
+        (
+            [&cookies[..], &[("AUTH_COOKIE_NAME", "bad;name")]].concat(),
+            "AUTH_COOKIE_NAME",
+        ),
+        (
+            [&cookies[..], &[("COOKIE_HTTP_ONLY", "x")]].concat(),
+            "COOKIE_HTTP_ONLY",
+        ),
+        (
+            [&cookies[..], &[("COOKIE_SECURE", "x")]].concat(),
+            "COOKIE_SECURE",
+        ),
+        (
+            [&cookies[..], &[("SESSION_REFRESH_TIMEOUT_MS", "5")]].concat(),
+            "SESSION_REFRESH_TIMEOUT_MS",
+        ),
+        (
+            [&cookies[..], &[("SESSION_MAX_REFRESHES", "0")]].concat(),
+            "SESSION_MAX_REFRESHES",
+        ),
+        // The cookie is named after the host's first label: [::1] has none to give.
+        (
+            [&cookies[..], &[("SUPABASE_URL", "http://[::1]:54321")]].concat(),
+            "SUPABASE_URL",
+        ),
+        (vec![("CORS_ALLOWED_ORIGINS", "*")], "CORS_ALLOWED_ORIGINS"),
+        (
+            vec![("CORS_ALLOWED_ORIGINS", "https://user:hunter2@app.example")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (vec![("MAX_HEADER_BYTES", "10")], "MAX_HEADER_BYTES"),
+        (vec![("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
+        (vec![("MAX_IN_FLIGHT", "hunter2")], "MAX_IN_FLIGHT"),
+        (vec![("HEADER_TIMEOUT_SECS", "0")], "HEADER_TIMEOUT_SECS"),
+        (vec![("IDLE_TIMEOUT_SECS", "0")], "IDLE_TIMEOUT_SECS"),
+        (vec![("METRICS_BIND_ADDR", "hunter2")], "METRICS_BIND_ADDR"),
+        (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        (vec![("RUST_LOG", "hunter2=[")], "RUST_LOG"),
+        (vec![("BIND_ADDR", "hunter2")], "BIND_ADDR"),
+        (vec![("BIND_ADDR", ""), ("PORT", "hunter2")], "PORT"),
+    ];
+    for (changes, var) in cases {
+        let mut vars: Vec<(&str, &str)> = base.to_vec();
+        for (name, value) in changes {
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, value));
+        }
+        let output = run(&["serve"], &vars);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{var}: {err}");
+        assert_eq!(err.lines().count(), 1, "{var}: {err}");
+        assert!(err.starts_with(&format!("error: {var} ")), "{var}: {err}");
+        assert!(!err.contains("hunter2"), "{var}: {err}");
+        assert!(
+            output.stdout.is_empty(),
+            "{var}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    drop(held);
 }

@@ -35,11 +35,19 @@ pub async fn cookie_app() -> CookieApp {
 pub async fn cookie_app_with(
     change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
 ) -> CookieApp {
+    cookie_app_configured(change, |_| {}).await
+}
+
+/// [`cookie_app_with`], with a last change to the whole configuration.
+pub async fn cookie_app_configured(
+    change: impl FnOnce(&mut axum_supabase::session::SessionCookiesBuilder),
+    last: impl FnOnce(&mut Config),
+) -> CookieApp {
     let secret = random_secret();
     let gotrue = GoTrue::new(secret.as_bytes(), API_KEY);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = gotrue.serve(listener).await.unwrap();
-    let (app, state) = app_and_state(&url, &secret, change, |_| {});
+    let (app, state) = app_and_state(&url, &secret, change, last);
     CookieApp {
         app,
         gotrue,

@@ -562,3 +562,68 @@ async fn startup_refuses_db_roles_the_database_calls_superuser_or_bypassrls() {
         .await
         .unwrap();
 }
+
+/// A body over 64 KiB is 413 whatever its framing: with a `Content-Length`
+/// the edge refuses it at once; without one (chunked), while it is read.
+#[tokio::test]
+async fn an_oversized_body_of_unknown_length_is_413_not_400() {
+    let db = TestDb::new().await;
+    let app = app_on(&db, 1, |_| {});
+    let u = user(&app);
+    let id = create(&app, &u, "one", false).await;
+    let big = serde_json::to_vec(&json!({ "title": "t".repeat(70 * 1024) })).unwrap();
+    for (method, path) in [
+        (Method::POST, "/api/todos".to_owned()),
+        (Method::PATCH, format!("/api/todos/{id}")),
+    ] {
+        for framed in [true, false] {
+            let mut request = axum::http::Request::builder()
+                .method(method.clone())
+                .uri(&path)
+                .header("authorization", format!("Bearer {}", u.token))
+                .header("content-type", "application/json");
+            if framed {
+                request = request.header("content-length", big.len());
+            }
+            let r = app
+                .request(request.body(axum::body::Body::from(big.clone())).unwrap())
+                .await;
+            r.assert_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body too large",
+            );
+        }
+    }
+}
+
+/// `SESSION_CHECK=db` on a database without GoTrue's `auth.sessions` (a
+/// plain Postgres, as the dev database is) would make every authenticated
+/// scoped request a misleading 403: startup refuses it instead.
+#[tokio::test]
+async fn session_check_without_auth_sessions_refuses_startup() {
+    let db = TestDb::new().await;
+    db.admin()
+        .await
+        .batch_execute("drop table auth.sessions")
+        .await
+        .unwrap();
+    let secret = crate::helpers::random_secret();
+    let url = db.server_url();
+    let vars = [
+        ("SUPABASE_URL", "https://test.supabase.co"),
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("DATABASE_URL", url.as_str()),
+        ("SESSION_CHECK", "db"),
+    ];
+    let output = crate::binary::run(&["serve"], &vars);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .starts_with("error: SESSION_CHECK is invalid: is db, which needs GoTrue's auth.sessions table"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -119,12 +119,18 @@ async fn a_20_kb_token_passes_the_socket_and_a_bigger_header_is_431() {
         ok.lines().next().unwrap_or("")
     );
     assert!(ok.contains("ada@example.com"));
-    // Over the 32 KiB default header limit: hyper answers before any parsing of ours.
+    // Over the 32 KiB default header limit: 431, in the JSON error shape.
     let too_big = send(format!("Bearer {token}{}", "a".repeat(16 * 1024))).await;
     assert!(
         too_big.starts_with("HTTP/1.1 431"),
         "{}",
         too_big.lines().next().unwrap_or("")
+    );
+    assert!(
+        too_big.contains(
+            r#"{"error":"request_header_fields_too_large","error_description":"request headers too large"}"#
+        ),
+        "{too_big}"
     );
 }
 

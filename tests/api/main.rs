@@ -29,6 +29,7 @@ mod middleware;
 pub(crate) mod ops;
 mod process;
 mod props;
+mod readme;
 mod rejections;
 mod roles;
 mod socket;

@@ -14,7 +14,7 @@ use crate::config::settings::{BuildError, Origins, Reason, Setting, redacted};
 /// The roles Supabase's own SQL creates with such rights (supabase/postgres
 /// `migrations/db/init-scripts/00000000000000-initial-schema.sql` and the
 /// roles of a Supabase cluster dump), and `pg_*` below. With a database at
-/// hand, [`Database::check_roles`](super::Database::check_roles) also asks it.
+/// hand, [`Database::check_setup`](super::Database::check_setup) also asks it.
 const FORBIDDEN_ROLES: &[&str] = &[
     "postgres",
     "supabase_admin",

@@ -128,21 +128,28 @@ impl Drop for PingFlight<'_> {
 /// How long a ping's outcome answers readiness probes.
 const PING_TTL: Duration = Duration::from_secs(1);
 
-/// Why [`Database::check_roles`] refused, or could not tell.
+/// Why [`Database::check_setup`] refused, or could not tell.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum RoleCheckError {
+pub enum SetupError {
     /// The database did not answer within the acquire timeout.
-    #[error("the database could not be asked about the roles")]
+    #[error("the database could not be asked about its setup")]
     Unreachable,
-    /// A listed role no token may run as.
+    /// A listed role no token may run as ([`Setting::DbRoles`](crate::Setting::DbRoles)).
     #[error("lists {role}, which {why}; tokens may never run as it")]
-    Unsafe {
+    UnsafeRole {
         /// The role.
         role: String,
         /// What the database says of it.
         why: &'static str,
     },
+    /// The session check is on, and `auth.sessions` cannot be read
+    /// ([`Setting::SessionCheck`](crate::Setting::SessionCheck)).
+    #[error(
+        "is db, which needs GoTrue's auth.sessions table, and the connecting role cannot read one in this \
+         database (a Supabase database has it; a plain one, off)"
+    )]
+    NoSessionTable,
 }
 
 /// Pool occupancy, for readiness and metrics.
@@ -287,29 +294,30 @@ impl Database {
         }
     }
 
-    /// Asks the database about the roles tokens may run as: none may be a
-    /// superuser, create roles, replicate or reach the server's files and
-    /// programs, and none but `service_role` (which bypasses RLS by design,
-    /// and is listed only on purpose) may bypass RLS. For startup, when the
-    /// database can tell; a role it does not know is left to fail later.
-    pub async fn check_roles(&self) -> Result<(), RoleCheckError> {
+    /// Asks the database whether it suits the settings, for startup (when
+    /// it can tell): no role tokens may run as is a superuser, creates roles,
+    /// replicates or reaches the server's files and programs, and none but
+    /// `service_role` (which bypasses RLS by design, and is listed only on
+    /// purpose) bypasses RLS; with the session check on, `auth.sessions` can
+    /// be read. A role the database does not know is left to fail later.
+    pub async fn check_setup(&self) -> Result<(), SetupError> {
         const ROLES: &str = "select r.rolname::text, r.rolsuper, r.rolbypassrls, \
              r.rolcreaterole or r.rolreplication, \
              pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') \
              or pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') \
              or pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') \
              from pg_roles r where r.rolname = any($1)";
-        let conn = self.acquire().await.map_err(|_| RoleCheckError::Unreachable)?;
+        let conn = self.acquire().await.map_err(|_| SetupError::Unreachable)?;
         let roles: Vec<&str> = self.inner.roles.iter().map(String::as_str).collect();
         let rows = tokio::time::timeout(
             self.inner.acquire_timeout,
             conn.query_typed(ROLES, &[(&roles, tokio_postgres::types::Type::TEXT_ARRAY)]),
         )
         .await
-        .map_err(|_| RoleCheckError::Unreachable)?
-        .map_err(|_| RoleCheckError::Unreachable)?;
+        .map_err(|_| SetupError::Unreachable)?
+        .map_err(|_| SetupError::Unreachable)?;
         for row in rows {
-            let unreachable = |_| RoleCheckError::Unreachable;
+            let unreachable = |_| SetupError::Unreachable;
             let role: String = row.try_get(0).map_err(unreachable)?;
             let flags: [bool; 4] = [
                 row.try_get(1).map_err(unreachable)?,
@@ -324,7 +332,19 @@ impl Database {
                 [.., true] => "can read or write the server's files, or run its programs",
                 _ => continue,
             };
-            return Err(RoleCheckError::Unsafe { role, why });
+            return Err(SetupError::UnsafeRole { role, why });
+        }
+        if self.inner.session_check {
+            const SESSIONS: &str = "select case when to_regclass('auth.sessions') is null then false \
+                 else has_table_privilege(to_regclass('auth.sessions'), 'select') end";
+            let readable = tokio::time::timeout(self.inner.acquire_timeout, conn.query_one(SESSIONS, &[]))
+                .await
+                .map_err(|_| SetupError::Unreachable)?
+                .and_then(|row| row.try_get::<_, bool>(0))
+                .map_err(|_| SetupError::Unreachable)?;
+            if !readable {
+                return Err(SetupError::NoSessionTable);
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! environment, plus the bench-only no-auth twin `GET /noauth` in the same
 //! process, behind the same middleware; with `DATABASE_URL`, also the
 //! unscoped baseline `GET /bench/todos-unscoped` of `scripts/db-bench.sh`.
+//! Logs go to stdout as the binary's do (`RUST_LOG`, `LOG_FORMAT`).
 
 use axum_supabase_auth::config::Config;
 use axum_supabase_auth::state::AppState;
@@ -19,6 +20,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_env(false)?;
+    // Logging as the binary sets it up, so that RUST_LOG and LOG_FORMAT cost what they cost there.
+    let _logs = axum_supabase_auth::telemetry::init(&config.log_filter, config.log_format)
+        .map_err(|e| e.to_string())?;
     let state = AppState::new(&config)?;
     state.verifier.start();
     let mut router = routes::router(state, false).merge(twin::router());

@@ -17,7 +17,7 @@
 # summary lines give medians; peers.sh gets the same REPEAT.
 #
 # env: DURATION=10 WARMUP=3 REPEAT=3 CONNS=64 COUNT=10000 PORT=39500 QUIET_PCT=10 QUIET_MAX=5
-#      PEERS=1 (0 skips the peers)
+#      PEERS=1 (0 skips the peers)  LOGS=1 (only the cost of the default access log, below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}; WARMUP=${WARMUP:-3}; REPEAT=${REPEAT:-3}; CONNS=${CONNS:-64}; COUNT=${COUNT:-10000}; PORT=${PORT:-39500}
@@ -31,11 +31,15 @@ fi
 bench_workdir
 cargo build --release --locked -q --example load_server --example load_tokens
 bench_tokens target/release/examples "$COUNT" "$JWKS_PORT"
-env "${SERVER_ENV[@]}" BIND_ADDR="127.0.0.1:$PORT" \
-  taskset -c 0 target/release/examples/load_server >"$work/server.log" 2>&1 &
-spid=$!
-pids+=("$spid")
-wait_ready "http://127.0.0.1:$PORT/readyz" "$work/server.log" # JWKS keys loaded
+start_server() { # [VAR=value...]: the load server on CPU 0 with SERVER_ENV and these; sets spid
+  env "${SERVER_ENV[@]}" BIND_ADDR="127.0.0.1:$PORT" "$@" \
+    taskset -c 0 target/release/examples/load_server >"$work/server.log" 2>&1 &
+  spid=$!
+  pids+=("$spid")
+  wait_ready "http://127.0.0.1:$PORT/readyz" "$work/server.log" # JWKS keys loaded
+}
+stop_server() { kill "$spid"; wait "$spid" 2>/dev/null || true; }
+[ "${LOGS:-0}" = 1 ] || start_server
 
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
@@ -90,6 +94,28 @@ run() { # round name path [tokens-file]
     "$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")" "$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")" \
     "$US" "$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$spid/status")" "$OTHER" >>"$work/table"
 }
+
+# LOGS=1: only what logging costs. /api/me with one HS256 token at RUST_LOG=warn and at the
+# container's default (RUST_LOG=info, LOG_FORMAT=json, every request a line written to a file),
+# a fresh server for each, alternating, REPEAT rounds; the median of the per-round ratios.
+if [ "${LOGS:-0}" = 1 ]; then
+  for round in $(seq 1 "$REPEAT"); do
+    start_server RUST_LOG=warn LOG_FORMAT=json
+    run "$round" hs256-warn "" "$work/hs256-one.txt"
+    stop_server
+    start_server RUST_LOG=info LOG_FORMAT=json
+    run "$round" hs256-info-json "" "$work/hs256-one.txt"
+    lines=$(grep -c '"message":"request completed"' "$work/server.log" || true)
+    stop_server
+    echo "round $round: $lines request lines logged at info" >>"$work/lines"
+  done
+  echo "== logging ($(date -u +%Y-%m-%d), $REPEAT rounds, ${DURATION}s per run, $CONNS connections, server on CPU 0, wrk on CPU 1)"
+  cat "$work/table" "$work/lines"
+  med_cpu() { for r in $(seq 1 "$REPEAT"); do echo "${CPU[$1/$r]}"; done | median; }
+  per_round=$(for r in $(seq 1 "$REPEAT"); do awk -v a="${CPU[hs256-info-json/$r]}" -v b="${CPU[hs256-warn/$r]}" 'BEGIN { print a / b }'; done | median)
+  echo "median CPU-us per request: warn $(med_cpu hs256-warn), info json $(med_cpu hs256-info-json); info json / warn (median of the rounds): ${per_round}x (goal <= 1.25)"
+  exit 0
+fi
 
 # Rounds, each going through every scenario: a slow patch of the machine then
 # hits one round's rows together, and the per-round ratios stay comparable.

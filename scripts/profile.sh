@@ -8,9 +8,10 @@
 # For each scenario the release load server (examples/load_server.rs) runs under
 # callgrind with instrumentation off, takes a 2 s warm-up from wrk (which also
 # fills the token cache), then counts a 5 s run of 8 connections.
-# Scenarios: the no-auth twin, HS256 and ES256 with one token, HS256 with 1000
-# tokens; and, when peers.sh has built it, the peers' bare axum yardstick
-# (`/noauth`, no middleware, no auth) and its jsonwebtoken `/api/me`.
+# Scenarios: the no-auth twin, HS256 and ES256 with one token (and HS256 at the
+# container's default logging, RUST_LOG=info and JSON), HS256 with 1000 tokens;
+# and, when peers.sh has built it, the peers' bare axum yardstick (`/noauth`, no
+# middleware, no auth) and its jsonwebtoken `/api/me`.
 #
 # env: TOP=0 (N > 0 also prints the N costliest functions of one run: TOP_RUN, default hs256-1-token)
 #      PORT=39510  PROTO=<path of peers.sh's axum yardstick binary>
@@ -68,6 +69,8 @@ count() { # name path tokens-file ready-path binary [VAR=value...]
 ours=(/readyz "$bin/load_server" "${SERVER_ENV[@]}" BIND_ADDR="127.0.0.1:$PORT")
 count noauth-twin /noauth "" "${ours[@]}"
 count hs256-1-token "" "$work/hs256-one.txt" "${ours[@]}"
+# The container's default logging: every request a JSON line at info (the writer thread counted too).
+count hs256-1-token-info "" "$work/hs256-one.txt" "${ours[@]}" RUST_LOG=info
 count es256-1-token "" "$work/es256-one.txt" "${ours[@]}"
 count hs256-1000-tokens "" "$work/hs256-many.txt" "${ours[@]}"
 if [ -x "$PROTO" ]; then
@@ -81,6 +84,7 @@ fi
 echo "== user-space instructions per request ($(date -u +%Y-%m-%d), callgrind, 8 connections)"
 cat "$work/table"
 ratio() { awk -v a="${IR[$1]}" -v b="${IR[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
+echo "logging at info (JSON) against warn, HS256 1 token: $(ratio hs256-1-token-info hs256-1-token)x"
 echo "against our no-auth twin: HS256 1 token $(ratio hs256-1-token noauth-twin)x, ES256 1 token $(ratio es256-1-token noauth-twin)x, HS256 1000 tokens $(ratio hs256-1000-tokens noauth-twin)x"
 if [ -n "${IR[yardstick-axum-noauth]:-}" ]; then
   echo "against bare axum with no auth: our twin $(ratio noauth-twin yardstick-axum-noauth)x, our HS256 /api/me $(ratio hs256-1-token yardstick-axum-noauth)x, axum + jsonwebtoken /api/me $(ratio yardstick-axum-jwt-me yardstick-axum-noauth)x"

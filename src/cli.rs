@@ -193,10 +193,15 @@ fn serve(dev: bool) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(e) = telemetry::init(&config.log_filter, config.log_format) {
-        eprintln!("error: RUST_LOG: {e}");
-        return ExitCode::from(2);
-    }
+    // Kept to the end: dropped, it writes out every queued line (on SIGTERM,
+    // on an exit-2 check against the database, and while a panic unwinds).
+    let _logs = match telemetry::init(&config.log_filter, config.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: RUST_LOG is invalid: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(run_server(config)),
         Err(e) => {

@@ -181,22 +181,24 @@ where
             tracing::debug!("started processing request");
             self.inner.call(request)
         };
-        FrontFuture {
-            inner: future.instrument(span),
-            id: Some(id),
+        let completion = Completion {
+            inner: future,
             started: Instant::now(),
+        };
+        FrontFuture {
+            inner: completion.instrument(span),
+            id: Some(id),
         }
     }
 }
 
 pin_project! {
     /// The future of [`Front`]: the inner future inside the request span, then
-    /// the request id on the response and the completion log.
+    /// the request id on the response.
     pub struct FrontFuture<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: Instrumented<Completion<F>>,
         id: Option<HeaderValue>,
-        started: Instant,
     }
 }
 
@@ -204,8 +206,8 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontFuture<F>
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let mut response = match std::task::ready!(this.inner.as_mut().poll(cx)) {
+        let this = self.project();
+        let mut response = match std::task::ready!(this.inner.poll(cx)) {
             Ok(response) => response,
             Err(never) => match never {},
         };
@@ -214,10 +216,30 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontFuture<F>
         }
         // Session cookies are credentials too: no Debug of the response shows them.
         mark_set_cookie(response.headers_mut());
-        let span = this.inner.as_ref().get_ref().span();
-        let _entered = span.enter();
-        telemetry::on_response(&response, this.started.elapsed(), span);
         Poll::Ready(Ok(response))
+    }
+}
+
+pin_project! {
+    /// The inner future, then the completion log, written while the request
+    /// span is still entered for the poll that completed it.
+    pub struct Completion<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Completion<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            telemetry::on_response(response, this.started.elapsed());
+        }
+        Poll::Ready(result)
     }
 }
 

@@ -147,21 +147,167 @@ async fn a_json_request_line_carries_request_id_route_status_latency_and_user_su
         .body(Body::empty())
         .unwrap();
     assert_eq!(app.request(request).await.status, axum::http::StatusCode::OK);
+    let expired = app.sign(app.token().expires_in(-3600));
+    let refused = Request::get("/api/me")
+        .header("authorization", format!("Bearer {expired}"))
+        .header("x-request-id", "req-43")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.request(refused).await.status,
+        axum::http::StatusCode::UNAUTHORIZED
+    );
 
     let logs = capture.text();
-    let line = logs
+    let lines: Vec<(String, serde_json::Value)> = logs
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["message"] == "request completed")
-        .expect("a request line");
+        .map(|l| {
+            (
+                l.to_owned(),
+                serde_json::from_str::<serde_json::Value>(l).unwrap(),
+            )
+        })
+        .filter(|(_, v)| v["message"] == "request completed")
+        .collect();
+    assert_eq!(lines.len(), 2, "{logs}");
+    let (text, line) = &lines[0];
+    // One flat object, each field once: no `span`, no `spans`.
+    assert!(
+        line.get("span").is_none() && line.get("spans").is_none(),
+        "{text}"
+    );
+    for field in ["request_id", "latency_ms", "status", "route", "user.sub"] {
+        assert_eq!(
+            text.matches(&format!("\"{field}\":")).count(),
+            1,
+            "{field} in {text}"
+        );
+    }
     assert_eq!(line["level"], "INFO");
+    assert!(line["timestamp"].is_string());
     assert_eq!(line["status"], 200);
     assert!(line["latency_ms"].as_f64().is_some());
-    let span = &line["span"];
-    assert_eq!(span["request_id"], "req-42");
-    assert_eq!(span["route"], "/api/me");
-    assert_eq!(span["method"], "GET");
-    assert_eq!(span["user.sub"], sub.to_string());
+    assert_eq!(line["request_id"], "req-42");
+    assert_eq!(line["route"], "/api/me");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["user.sub"], sub.to_string());
+    assert!(line.get("fault").is_none());
+    // A refusal names its reason, the library's fault label, and no user.
+    let (text, refused) = &lines[1];
+    assert_eq!(
+        (refused["status"].as_u64(), refused["fault"].as_str()),
+        (Some(401), Some("expired")),
+        "{text}"
+    );
+    assert!(refused.get("user.sub").is_none(), "{text}");
+    // Other lines logged inside a request carry its fields too: the reason
+    // the verifier logged for the expired token is one.
+    let inside: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] != "request completed" && v["request_id"] == "req-43")
+        .collect();
+    assert!(!inside.is_empty(), "{logs}");
+    for line in &inside {
+        assert_eq!(
+            (line["route"].as_str(), line["method"].as_str()),
+            (Some("/api/me"), Some("GET")),
+            "{line}"
+        );
+    }
     assert!(!logs.contains("private@example.com"), "the email is never logged");
     assert!(!logs.contains(&token));
+    assert!(!logs.contains(&expired));
+}
+
+/// The real binary at its container defaults (`LOG_FORMAT=json`, `info`):
+/// every answered request is one line, written by a background thread, and
+/// SIGTERM writes out every queued line before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answered_request_is_a_line_after_sigterm() {
+    use crate::process::Server;
+    let secret = crate::helpers::random_secret();
+    let vars = [
+        ("SUPABASE_URL", "https://test.supabase.co"),
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("LOG_FORMAT", "json"),
+    ];
+    let mut server = Server::start(&vars).await;
+    let client = reqwest::Client::new();
+    let url = server.url("/healthz");
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, answered) = (client.clone(), url.clone(), answered.clone());
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    if client
+                        .get(&url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                    {
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert!(server.stop().await.success(), "{}", server.stderr());
+    let answered = answered.load(std::sync::atomic::Ordering::SeqCst);
+    let stdout = server.stdout();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v["message"] == "request completed" && v["route"] == "/healthz")
+        .collect();
+    // The startup probe of Server::start is a /healthz request of its own.
+    assert_eq!(answered, 4000);
+    assert_eq!(lines.len(), answered + 1, "lines lost");
+}
+
+/// A server that stops on an error at startup still writes every line it
+/// logged first: the writer thread drains before the process exits.
+#[tokio::test]
+async fn a_failed_start_writes_out_its_lines_before_exiting() {
+    use crate::process::Server;
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = held.local_addr().unwrap().to_string();
+    let secret = crate::helpers::random_secret();
+    let mut server = Server::spawn(&[
+        ("SUPABASE_URL", "https://test.supabase.co"),
+        ("SUPABASE_JWT_SECRET", secret.as_str()),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("LOG_FORMAT", "json"),
+        // Unreachable: the startup check logs a warning and goes on.
+        (
+            "DATABASE_URL",
+            "postgresql://authenticator:hunter2-db@127.0.0.1:9/postgres",
+        ),
+        ("BIND_ADDR", bind.as_str()),
+    ]);
+    assert_eq!(server.exited().await.code(), Some(1), "{}", server.stderr());
+    let stdout = server.stdout();
+    let messages: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter_map(|v| v["message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("DB_ROLES and SESSION_CHECK not checked")),
+        "{stdout}"
+    );
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("cannot bind"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    drop(held);
 }

@@ -87,6 +87,14 @@ impl Server {
         assert!(sent.success(), "kill -{signal} {pid}");
     }
 
+    /// The exit status of a server that stops by itself, within 10 s.
+    pub async fn exited(&mut self) -> ExitStatus {
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the server exits within 10 s")
+            .unwrap()
+    }
+
     /// SIGTERM, and the exit status within 10 s.
     pub async fn stop(&mut self) -> ExitStatus {
         self.signal("TERM");

@@ -304,7 +304,8 @@ impl Code {
 }
 
 /// Why a request was not let through to its handler: a [`Fault`], answered as
-/// RFC 6750 JSON with a `WWW-Authenticate` challenge.
+/// RFC 6750 JSON with a `WWW-Authenticate` challenge. The answer carries the
+/// [`Fault`] in its extensions, for an access log to name the reason.
 ///
 /// ```
 /// use axum_supabase::{AuthError, Fault};
@@ -393,6 +394,8 @@ impl AuthError {
             None => self.default_body().into_response(),
         };
         *response.status_mut() = self.status();
+        // For the application's access log: why the request was refused.
+        response.extensions_mut().insert(self.fault);
         if let Some(retry_after_secs) = self.fault.retry_after() {
             response
                 .headers_mut()

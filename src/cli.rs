@@ -121,15 +121,16 @@ where
     F: FnOnce(axum_supabase::db::tokio_postgres::Client) -> Fut,
     Fut: std::future::Future<Output = Result<String, crate::migrate::MigrateError>>,
 {
-    let Some(url) = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    else {
-        eprintln!("error: DATABASE_URL is not set");
-        return ExitCode::from(2);
+    // DATABASE_URL (or DATABASE_URL_FILE) with its sslmode, as `serve` reads it.
+    let db = match axum_supabase::db::DatabaseBuilder::from_env().and_then(|db| db.check().map(|()| db)) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
     let run = async {
-        let client = crate::migrate::connect(url.trim()).await?;
+        let client = crate::migrate::connect(&db).await?;
         job(client).await
     };
     let result = tokio::runtime::Builder::new_current_thread()

@@ -135,7 +135,12 @@ impl Config {
                 .or_else(|| if dev { dev_default(name) } else { None })
         };
         let mut auth = SupabaseAuthBuilder::from_lookup(with_dev)?;
-        let jwt_secret = with_dev("SUPABASE_JWT_SECRET").map(SecretString::from);
+        let jwt_secret = match env.secret("SUPABASE_JWT_SECRET")? {
+            Some(secret) => Some(secret),
+            None if dev => dev_default("SUPABASE_JWT_SECRET"),
+            None => None,
+        }
+        .map(SecretString::from);
         let bind_addr = bind_addr(env.var("BIND_ADDR"), env.var("PORT"), dev)?;
         let max_header_bytes = env
             .number("MAX_HEADER_BYTES", HEADER_BYTES)
@@ -203,7 +208,7 @@ impl Config {
             })?),
         };
         // A database when DATABASE_URL is set; its rules are checked now.
-        let database = match env.var("DATABASE_URL") {
+        let database = match env.secret("DATABASE_URL")? {
             None => None,
             Some(_) => {
                 let db = DatabaseBuilder::from_lookup(&lookup)?;

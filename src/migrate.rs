@@ -10,7 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use axum_supabase::db::tokio_postgres::{self, Client, NoTls, types::Type};
+use axum_supabase::db::tokio_postgres::{self, Client, types::Type};
+use axum_supabase::db::{ConnectError, DatabaseBuilder};
 
 /// The local bootstrap, compiled in so the binary alone can run it.
 pub const LOCAL_BOOTSTRAP_SQL: &str = include_str!("../db/local-bootstrap.sql");
@@ -28,6 +29,9 @@ pub enum MigrateError {
     /// The database could not be reached or refused a statement.
     #[error("{}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
+    /// No connection: a setting, TLS, or the database itself.
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
     /// A file of the migrations folder could not be read or is misnamed.
     #[error("{0}")]
     Files(String),
@@ -93,9 +97,10 @@ pub fn migrations(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
     Ok(found)
 }
 
-/// Connects without TLS, as the pool does, and drives the connection.
-pub async fn connect(url: &str) -> Result<Client, MigrateError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+/// Connects as the pool does (the same TLS) with the settings of `db`,
+/// and drives the connection.
+pub async fn connect(db: &DatabaseBuilder) -> Result<Client, MigrateError> {
+    let (client, connection) = db.connect().await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(

@@ -22,9 +22,10 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
     let jwks = verifier.jwks().map(|j| j.status());
     let database = match &state.db {
         None => None,
-        Some(db) => Some((db.ping().await.is_ok(), db.status())),
+        Some(db) => Some((db.ping().await, db.status())),
     };
-    let ready = jwks.as_ref().is_none_or(|s| s.ready) && database.is_none_or(|(ok, _)| ok);
+    let ready =
+        jwks.as_ref().is_none_or(|s| s.ready) && database.as_ref().is_none_or(|(ping, _)| ping.is_ok());
     let status = if ready {
         StatusCode::OK
     } else {
@@ -34,7 +35,11 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
         "status": if ready { "ready" } else { "not_ready" },
         "key_sources": verifier.key_sources(),
         "jwks": jwks,
-        "database": database.map(|(ok, pool)| json!({ "reachable": ok, "pool": pool })),
+        // The error is a fixed phrase ("database TLS handshake failed", say).
+        "database": database.map(|(ping, pool)| match ping {
+            Ok(()) => json!({ "reachable": true, "pool": pool }),
+            Err(e) => json!({ "reachable": false, "error": e.to_string(), "pool": pool }),
+        }),
     });
     (status, Json(body))
 }

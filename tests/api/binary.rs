@@ -356,7 +356,64 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
         ("SESSION_COOKIES", "on"),
         ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_hunter2"),
     ];
+    // Files for the TLS and `_FILE` cases; their paths may be printed, never their content.
+    let files = std::env::temp_dir().join(format!("asb-startup-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(files.join("no-certs")).unwrap();
+    let garbage = files.join("garbage.crt");
+    std::fs::write(&garbage, "hunter2 is no certificate\n").unwrap();
+    let empty_bundle = files.join("empty.pem");
+    std::fs::write(&empty_bundle, "").unwrap();
+    let secret_file = files.join("secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let missing = files.join("missing").display().to_string();
+    let (secret_path, empty_bundle, no_certs) = (
+        secret_file.display().to_string(),
+        empty_bundle.display().to_string(),
+        files.join("no-certs").display().to_string(),
+    );
+    let bad_mode = format!("{db}?sslmode=bogus");
+    let missing_root = format!("{db}?sslmode=verify-full&sslrootcert={missing}");
+    let garbage_root = format!("{db}?sslmode=verify-ca&sslrootcert={}", garbage.display());
+    let no_root = format!("{db}?sslmode=verify-full");
+    let weak_system = format!("{db}?sslmode=require&sslrootcert=system");
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("DATABASE_URL", &bad_mode)], "DATABASE_URL"),
+        (vec![("DATABASE_URL", &missing_root)], "DATABASE_URL"),
+        (vec![("DATABASE_URL", &garbage_root)], "DATABASE_URL"),
+        (vec![("DATABASE_URL", &weak_system)], "DATABASE_URL"),
+        // verify-full with no root file, on a system whose trust store is empty.
+        (
+            vec![
+                ("DATABASE_URL", &no_root),
+                ("SSL_CERT_FILE", &empty_bundle),
+                ("SSL_CERT_DIR", &no_certs),
+            ],
+            "DATABASE_URL",
+        ),
+        (
+            vec![("SUPABASE_JWT_SECRET_FILE", &secret_path)],
+            "SUPABASE_JWT_SECRET",
+        ),
+        (
+            vec![
+                ("SUPABASE_JWT_SECRET", ""),
+                ("SUPABASE_JWT_SECRET_FILE", &missing),
+            ],
+            "SUPABASE_JWT_SECRET_FILE",
+        ),
+        (
+            vec![("DATABASE_URL", db), ("DATABASE_URL_FILE", &secret_path)],
+            "DATABASE_URL",
+        ),
+        (vec![("DATABASE_URL_FILE", &missing)], "DATABASE_URL_FILE"),
+        (
+            [&cookies[..], &[("SUPABASE_PUBLISHABLE_KEY_FILE", &secret_path)]].concat(),
+            "SUPABASE_PUBLISHABLE_KEY",
+        ),
+        (
+            vec![("SESSION_COOKIES", "on"), ("SUPABASE_ANON_KEY_FILE", &missing)],
+            "SUPABASE_ANON_KEY_FILE",
+        ),
         (
             vec![("SUPABASE_URL", "https://user:hunter2@abc.supabase.co")],
             "SUPABASE_URL",
@@ -456,6 +513,15 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
         assert_eq!(err.lines().count(), 1, "{var}: {err}");
         assert!(err.starts_with(&format!("error: {var} ")), "{var}: {err}");
         assert!(!err.contains("hunter2"), "{var}: {err}");
+        assert!(!err.contains(secret.as_str()), "{var}: {err}");
+        if var.ends_with("_FILE") {
+            assert!(err.contains(&missing), "{var} names the file: {err}");
+        } else if changes_named_file(&vars, var) {
+            assert!(
+                err.contains(&format!("{var} and {var}_FILE are both set")),
+                "{err}"
+            );
+        }
         assert!(
             output.stdout.is_empty(),
             "{var}: {}",
@@ -463,4 +529,69 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
         );
     }
     drop(held);
+    let _ = std::fs::remove_dir_all(&files);
+}
+
+/// Whether both `var` and `var_FILE` are among `vars`.
+fn changes_named_file(vars: &[(&str, &str)], var: &str) -> bool {
+    let file = format!("{var}_FILE");
+    vars.iter().any(|(k, v)| *k == var && !v.is_empty()) && vars.iter().any(|(k, _)| *k == file)
+}
+
+/// Secrets as Docker and Kubernetes hand them over: files named by
+/// `SUPABASE_JWT_SECRET_FILE` and `DATABASE_URL_FILE`, each ending in a
+/// newline. The server verifies with the secret from the file, and reaches
+/// the TLS database the file's URL names (verify-full with the test CA).
+#[tokio::test]
+async fn secrets_from_files_serve_requests_and_reach_the_database() {
+    use crate::process::Server;
+    let tls = crate::tls_support::tls_server().await;
+    let secret = random_secret();
+    let dir = std::env::temp_dir().join(format!("asb-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("jwt"), format!("{secret}\n")).unwrap();
+    let query = format!("sslmode=verify-full&{}", crate::tls_support::root(&tls.pki.ca));
+    let url = crate::tls_support::url(&tls.server, "localhost", "postgres", &query);
+    std::fs::write(dir.join("db"), format!("{url}\n")).unwrap();
+    let (jwt, db) = (
+        dir.join("jwt").display().to_string(),
+        dir.join("db").display().to_string(),
+    );
+    let mut server = Server::start(&[
+        ("SUPABASE_URL", "https://test.supabase.co"),
+        ("SUPABASE_JWT_SECRET_FILE", jwt.as_str()),
+        ("SUPABASE_JWKS_URL", "off"),
+        ("DATABASE_URL_FILE", db.as_str()),
+    ])
+    .await;
+    let token = axum_supabase::testing::Token::user()
+        .issuer(crate::helpers::ISSUER)
+        .sign(secret.as_bytes())
+        .unwrap();
+    let client = reqwest::Client::new();
+    let me = client
+        .get(server.url("/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let ready = client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&ready.text().await.unwrap()).unwrap();
+    assert_eq!(body["database"]["reachable"], true, "{body}");
+    let todos = client
+        .get(server.url("/api/todos"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(todos.status(), 200);
+    assert!(server.stop().await.success());
+    let logs = server.stdout() + &server.stderr();
+    assert!(
+        !logs.contains(&secret) && !logs.contains(crate::pg_support::AUTHENTICATOR_PASSWORD),
+        "{logs}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

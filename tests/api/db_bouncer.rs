@@ -133,7 +133,9 @@ async fn migrate_runs_through_the_pooler_and_is_idempotent() {
         bouncer.port,
         db.name
     );
-    let client = axum_supabase_auth::migrate::connect(&url).await.unwrap();
+    let mut settings = axum_supabase::db::Database::builder();
+    settings.url(url);
+    let client = axum_supabase_auth::migrate::connect(&settings).await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     // The template has them all already.
     let applied = axum_supabase_auth::migrate::migrate(&client, &dir).await.unwrap();

@@ -38,4 +38,6 @@ mod db;
 mod db_bouncer;
 mod db_scope;
 mod db_support;
+mod db_tls;
 mod pg_support;
+mod tls_support;

@@ -58,7 +58,7 @@ pub struct Cluster {
 static SHARED: OnceCell<Result<Server, String>> = OnceCell::const_new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn as_root() -> bool {
+pub fn as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -373,6 +373,11 @@ pub struct Bouncer {
 
 impl Bouncer {
     pub fn start(server: &Server, server_pool: usize) -> Result<Self, String> {
+        Self::start_with(server, server_pool, "")
+    }
+
+    /// As [`start`](Self::start), with more `[pgbouncer]` settings (lines of `key = value`).
+    pub fn start_with(server: &Server, server_pool: usize, extra: &str) -> Result<Self, String> {
         let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
             .into_iter()
             .map(PathBuf::from)
@@ -400,7 +405,7 @@ impl Bouncer {
                 "[databases]\n* = host={} port={}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
                  unix_socket_dir =\nauth_type = trust\nauth_file = {users}\npool_mode = transaction\n\
                  default_pool_size = {server_pool}\nmax_client_conn = 500\nserver_reset_query =\n\
-                 ignore_startup_parameters = extra_float_digits\nlogfile = {log}\n",
+                 ignore_startup_parameters = extra_float_digits\nlogfile = {log}\n{extra}",
                 server.host,
                 server.port,
                 users = dir.join("users.txt").display(),

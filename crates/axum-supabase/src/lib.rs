@@ -183,7 +183,7 @@ pub use bearer::DEFAULT_MAX_TOKEN_BYTES;
 pub use cache::DEFAULT_CACHE_ENTRIES;
 pub use claims::{Aal, AmrEntry, Audience, Role, SupabaseClaims};
 pub use config::builder::SupabaseAuthBuilder;
-pub use config::env::Env;
+pub use config::env::{Env, SECRET_VARIABLES};
 pub use config::settings::{
     Bounds, BuildError, DEV_JWT_SECRET, DEV_SUPABASE_URL, JwksTiming, MAX_LEEWAY, MIN_SECRET_LEN, Reason,
     Setting, Unit,

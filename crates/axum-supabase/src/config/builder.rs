@@ -428,7 +428,7 @@ impl SupabaseAuthBuilder {
             b.project_url = Some(url);
             b.origins.read(Setting::ProjectUrl);
         }
-        if let Some(secret) = env.setting(Setting::JwtSecret) {
+        if let Some(secret) = env.setting_secret(Setting::JwtSecret)? {
             b.jwt_secret = Some(SecretString::from(secret));
             b.origins.read(Setting::JwtSecret);
         }
@@ -574,7 +574,7 @@ mod tests {
             let mut b = hosted();
             change(&mut b);
             let e = b.check().err();
-            assert_eq!(e.map(|e| e.setting()), Some(setting), "case {i}");
+            assert_eq!(e.as_ref().map(BuildError::setting), Some(setting), "case {i}");
             // Set in code: the error names the method, never a variable.
             assert_eq!(e.and_then(|e| e.variable()), None, "case {i}");
         }

@@ -2,7 +2,27 @@
 //! library (and for the application's own variables), so that a number, a
 //! flag or a list means the same thing wherever it is read.
 
+use std::path::Path;
+
 use super::settings::{Bounds, BuildError, Reason, Setting};
+
+/// The secret variables, each of which may instead name a file in
+/// `<NAME>_FILE` (Docker and Kubernetes secrets), as the official Postgres
+/// image reads its own; and the setting each belongs to.
+pub const SECRET_VARIABLES: &[(&str, &str, Setting)] = &[
+    (
+        "SUPABASE_JWT_SECRET",
+        "SUPABASE_JWT_SECRET_FILE",
+        Setting::JwtSecret,
+    ),
+    ("DATABASE_URL", "DATABASE_URL_FILE", Setting::DatabaseUrl),
+    (
+        "SUPABASE_PUBLISHABLE_KEY",
+        "SUPABASE_PUBLISHABLE_KEY_FILE",
+        Setting::ApiKey,
+    ),
+    ("SUPABASE_ANON_KEY", "SUPABASE_ANON_KEY_FILE", Setting::ApiKey),
+];
 
 /// The words a flag takes.
 const FLAG: &[&str] = &["on", "off"];
@@ -49,6 +69,34 @@ impl<'a> Env<'a> {
         (self.lookup)(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
+    }
+
+    /// A secret: the variable `name`, or the content of the file its
+    /// `<NAME>_FILE` twin names, less one trailing newline; `None` when
+    /// neither is set. Both set, an unreadable file or an empty one is an
+    /// error that names the variables and the path, never the content. A
+    /// name outside [`SECRET_VARIABLES`] reads as [`var`](Self::var).
+    pub fn secret(&self, name: &str) -> Result<Option<String>, BuildError> {
+        let Some(&(var, file_var, setting)) = SECRET_VARIABLES.iter().find(|(v, ..)| *v == name) else {
+            return Ok(self.var(name));
+        };
+        let Some(path) = self.var(file_var) else {
+            return Ok(self.var(var));
+        };
+        if self.var(var).is_some() {
+            return Err(BuildError::var(setting, var, Reason::BothSet));
+        }
+        let path = Path::new(&path);
+        let unreadable = |kind| BuildError::var(setting, file_var, Reason::Unreadable(kind)).with_file(path);
+        let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.kind()))?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.is_empty() {
+            return Err(
+                BuildError::var(setting, file_var, Reason::Rule("names an empty file")).with_file(path),
+            );
+        }
+        Ok(Some(text.to_owned()))
     }
 
     /// A whole number within `bounds`; `None` when unset.
@@ -102,6 +150,14 @@ impl<'a> Env<'a> {
         self.var(setting.env_var()?)
     }
 
+    /// A secret setting's variable, or its `_FILE`.
+    pub(crate) fn setting_secret(&self, setting: Setting) -> Result<Option<String>, BuildError> {
+        match setting.env_var() {
+            Some(name) => self.secret(name),
+            None => Ok(None),
+        }
+    }
+
     /// A numeric setting, within its own bounds.
     pub(crate) fn setting_number(&self, setting: Setting) -> Result<Option<u64>, BuildError> {
         let (Some(name), Some(bounds)) = (setting.env_var(), setting.bounds()) else {
@@ -124,6 +180,66 @@ impl<'a> Env<'a> {
 mod tests {
     use super::*;
     use crate::config::settings::Unit;
+
+    #[test]
+    fn a_secret_comes_from_its_variable_or_its_file_never_both() {
+        let dir = std::env::temp_dir().join(format!("asb-secret-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join("jwt");
+        let _ = std::fs::write(&file, "from-the-file \n\n");
+        let empty = dir.join("empty");
+        let _ = std::fs::write(&empty, "\n");
+        let path = file.display().to_string();
+        let read = |pairs: Vec<(&'static str, String)>| {
+            let lookup = move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+            Env::new(&lookup).secret("SUPABASE_JWT_SECRET")
+        };
+        // One trailing newline goes; the rest of the content stays as it is.
+        assert_eq!(
+            read(vec![("SUPABASE_JWT_SECRET_FILE", path.clone())]),
+            Ok(Some("from-the-file \n".to_owned()))
+        );
+        assert_eq!(
+            read(vec![("SUPABASE_JWT_SECRET", " v ".to_owned())]),
+            Ok(Some("v".to_owned()))
+        );
+        assert_eq!(read(vec![]), Ok(None));
+        let both = read(vec![
+            ("SUPABASE_JWT_SECRET", "v".to_owned()),
+            ("SUPABASE_JWT_SECRET_FILE", path.clone()),
+        ]);
+        assert_eq!(
+            both.map_err(|e| e.to_string()),
+            Err("SUPABASE_JWT_SECRET and SUPABASE_JWT_SECRET_FILE are both set; set one of them".to_owned())
+        );
+        let missing = dir.join("missing");
+        let unreadable = read(vec![("SUPABASE_JWT_SECRET_FILE", missing.display().to_string())]).err();
+        assert_eq!(
+            unreadable.as_ref().and_then(BuildError::variable),
+            Some("SUPABASE_JWT_SECRET_FILE")
+        );
+        assert_eq!(
+            unreadable.as_ref().and_then(BuildError::file),
+            Some(missing.as_path())
+        );
+        let text = unreadable.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            text.starts_with(&format!(
+                "SUPABASE_JWT_SECRET_FILE names {}, which cannot be read",
+                missing.display()
+            )),
+            "{text}"
+        );
+        let blank = read(vec![("SUPABASE_JWT_SECRET_FILE", empty.display().to_string())]).err();
+        assert_eq!(
+            blank.map(|e| e.reason()),
+            Some(Reason::Rule("names an empty file"))
+        );
+        // Not a secret: no _FILE.
+        let lookup = |name: &str| (name == "RUST_LOG_FILE").then(|| path.clone());
+        assert_eq!(Env::new(&lookup).secret("RUST_LOG"), Ok(None));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn with(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {

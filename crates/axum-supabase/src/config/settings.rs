@@ -6,6 +6,8 @@
 //! the builder method when it came from code. It never holds a value.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The Supabase CLI's well-known local JWT secret (`supabase start`). Public
@@ -268,6 +270,10 @@ pub enum Reason {
     NoKeys,
     /// The Supabase CLI's public secret, where it was not allowed.
     DevSecret,
+    /// Both the variable and its `_FILE` twin are set.
+    BothSet,
+    /// A file it names could not be read ([`BuildError::file`] says which).
+    Unreadable(std::io::ErrorKind),
 }
 
 impl fmt::Display for Reason {
@@ -291,6 +297,8 @@ impl fmt::Display for Reason {
                 "is the Supabase CLI's well-known local secret, which anyone can sign with; \
                  it is accepted only with allow_local_dev_secret",
             ),
+            Self::BothSet => f.write_str("is set twice, as the variable and as its _FILE"),
+            Self::Unreadable(kind) => write!(f, "names a file that cannot be read ({kind})"),
         }
     }
 }
@@ -309,11 +317,15 @@ impl fmt::Display for Reason {
 /// assert_eq!(from_code.to_string(), "project_url() is not set");
 /// assert_eq!(from_code.reason(), Reason::Missing);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError {
     setting: Setting,
     from_env: bool,
     reason: Reason,
+    /// The variable, when it is not the setting's own (a `_FILE`, a legacy name).
+    variable: Option<&'static str>,
+    /// The file at fault: a `_FILE`'s, or a certificate file a setting names.
+    file: Option<Arc<Path>>,
 }
 
 impl BuildError {
@@ -323,7 +335,23 @@ impl BuildError {
             setting,
             from_env: true,
             reason,
+            variable: None,
+            file: None,
         }
+    }
+
+    /// An error about the variable `variable` (a `_FILE`, a legacy name).
+    pub(crate) fn var(setting: Setting, variable: &'static str, reason: Reason) -> Self {
+        Self {
+            variable: Some(variable),
+            ..Self::env(setting, reason)
+        }
+    }
+
+    /// The same error, about the file at `path`.
+    pub(crate) fn with_file(mut self, path: &Path) -> Self {
+        self.file = Some(Arc::from(path));
+        self
     }
 
     /// The setting at fault.
@@ -332,9 +360,19 @@ impl BuildError {
     }
 
     /// The environment variable it came from, when it came from one (or,
-    /// for a missing setting, the variable to set).
+    /// for a missing setting, the variable to set). A value read from a file
+    /// names the `_FILE` variable.
     pub fn variable(&self) -> Option<&'static str> {
-        self.from_env.then(|| self.setting.env_var()).flatten()
+        match self.variable {
+            Some(var) => Some(var),
+            None => self.from_env.then(|| self.setting.env_var()).flatten(),
+        }
+    }
+
+    /// The file at fault, when one is: the file a `_FILE` variable names, or
+    /// the `sslrootcert` of a connection string. A path, never its content.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// What is wrong with it.
@@ -351,14 +389,25 @@ impl BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.setting.name();
-        match (self.variable(), self.reason) {
-            (Some(_), Reason::NoKeys) => f.write_str(
+        let file = self.file.as_deref().map(Path::display);
+        match (self.variable(), self.reason, file) {
+            (Some(var), Reason::BothSet, _) => write!(f, "{var} and {var}_FILE are both set; set one of them"),
+            (Some(var), Reason::Unreadable(kind), Some(path)) if var.ends_with("_FILE") => {
+                write!(f, "{var} names {path}, which cannot be read ({kind})")
+            }
+            (Some(var), Reason::Unreadable(kind), Some(path)) => {
+                write!(f, "{var} is invalid: the file {path} it names cannot be read ({kind})")
+            }
+            (None, Reason::Unreadable(kind), Some(path)) => {
+                write!(f, "{name}() is invalid: the file {path} it names cannot be read ({kind})")
+            }
+            (Some(_), Reason::NoKeys, _) => f.write_str(
                 "SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with",
             ),
-            (None, Reason::NoKeys) => f.write_str(
+            (None, Reason::NoKeys, _) => f.write_str(
                 "jwt_secret() is not set and the JWKS is off: there is no key to verify tokens with",
             ),
-            (Some(var), Reason::Missing) => match self.setting {
+            (Some(var), Reason::Missing, _) => match self.setting {
                 Setting::ApiKey => write!(
                     f,
                     "{var} is not set; cookie sessions refresh through GoTrue with the project's \
@@ -366,9 +415,9 @@ impl fmt::Display for BuildError {
                 ),
                 _ => write!(f, "{var} is not set"),
             },
-            (None, Reason::Missing) => write!(f, "{name}() is not set"),
-            (Some(var), reason) => write!(f, "{var} is invalid: {reason}"),
-            (None, reason) => write!(f, "{name}() is invalid: {reason}"),
+            (None, Reason::Missing, _) => write!(f, "{name}() is not set"),
+            (Some(var), reason, _) => write!(f, "{var} is invalid: {reason}"),
+            (None, reason, _) => write!(f, "{name}() is invalid: {reason}"),
         }
     }
 }
@@ -411,6 +460,8 @@ impl Origins {
             setting,
             from_env: read || env_default,
             reason,
+            variable: None,
+            file: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::tls::{self, TlsError, TlsSettings};
 use crate::config::env::{Env, process};
 use crate::config::settings::{BuildError, Origins, Reason, Setting, redacted};
 
@@ -112,7 +113,7 @@ impl DatabaseBuilder {
             origins: Origins::env(),
             ..Self::default()
         };
-        if let Some(url) = env.setting(Setting::DatabaseUrl) {
+        if let Some(url) = env.setting_secret(Setting::DatabaseUrl)? {
             b.url = Some(SecretString::from(url));
             b.origins.read(Setting::DatabaseUrl);
         }
@@ -216,7 +217,8 @@ impl DatabaseBuilder {
 
     /// Checks every setting without building anything.
     pub fn check(&self) -> Result<(), BuildError> {
-        self.pg_config()?;
+        let (_, tls) = self.pg_config()?;
+        self.tls_config(&tls)?;
         let bounded = |setting: Setting, d: Duration| match setting.bounds() {
             Some(bounds) => bounds
                 .check_duration(d)
@@ -250,20 +252,29 @@ impl DatabaseBuilder {
         Ok(())
     }
 
-    /// The parsed connection settings. The parser's own message is not kept:
-    /// it may quote part of the string.
-    pub(super) fn pg_config(&self) -> Result<tokio_postgres::Config, BuildError> {
+    /// The parsed connection settings and their TLS half. The parser's own
+    /// message is not kept: it may quote part of the string.
+    pub(super) fn pg_config(&self) -> Result<(tokio_postgres::Config, TlsSettings), BuildError> {
         let url = self
             .url
             .as_ref()
             .ok_or_else(|| self.origins.error(Setting::DatabaseUrl, Reason::Missing))?;
+        let (rest, tls) =
+            tls::split(url.expose_secret()).map_err(|r| self.origins.error(Setting::DatabaseUrl, r))?;
         let invalid = |rule| self.origins.error(Setting::DatabaseUrl, Reason::Rule(rule));
-        let mut config = tokio_postgres::Config::from_str(url.expose_secret()).map_err(|_| {
+        let mut config = tokio_postgres::Config::from_str(&rest).map_err(|_| {
             invalid("is not a postgres connection string (postgresql://user:password@host:port/database)")
         })?;
         if config.get_hosts().is_empty() {
             return Err(invalid("names no host"));
         }
+        // A key=value string's own sslmode, which the driver read.
+        let tls = if rest.starts_with("postgres") {
+            tls
+        } else {
+            TlsSettings::from_driver(config.get_ssl_mode())
+        };
+        config.ssl_mode(tls.driver_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.acquire_timeout);
         }
@@ -271,7 +282,44 @@ impl DatabaseBuilder {
         if config.get_application_name().is_none() {
             config.application_name("axum-supabase");
         }
-        Ok(config)
+        Ok((config, tls))
+    }
+
+    /// The TLS client configuration, its roots read now.
+    pub(super) fn tls_config(&self, tls: &TlsSettings) -> Result<rustls::ClientConfig, BuildError> {
+        tls.client_config().map_err(|e| match e {
+            TlsError::Rule(reason) => self.origins.error(Setting::DatabaseUrl, reason),
+            TlsError::Unreadable(path, kind) => self
+                .origins
+                .error(Setting::DatabaseUrl, Reason::Unreadable(kind))
+                .with_file(&path),
+        })
+    }
+
+    /// One connection outside the pool, with the same settings and TLS: for
+    /// migrations and other one-off jobs. Drive the returned connection
+    /// future (spawn it) while the client is in use, as with
+    /// `tokio_postgres::connect`.
+    pub async fn connect(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            impl std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + use<>,
+        ),
+        ConnectError,
+    > {
+        self.check()?;
+        let (config, tls) = self.pg_config()?;
+        let connector = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config(&tls)?);
+        let (client, connection) = config.connect(connector).await.map_err(|e| {
+            if tls::is_tls_failure(&e) {
+                ConnectError::Tls(e)
+            } else {
+                ConnectError::Postgres(e)
+            }
+        })?;
+        Ok((client, connection))
     }
 
     /// Checks every setting and builds the pool. Connects to nothing: the first request does.
@@ -279,6 +327,22 @@ impl DatabaseBuilder {
         self.check()?;
         super::Database::from_builder(self)
     }
+}
+
+/// Why [`DatabaseBuilder::connect`] made no connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] BuildError),
+    /// TLS failed: the certificate did not pass `sslmode`'s checks, or the
+    /// server offers no TLS where it is required.
+    #[error("database TLS handshake failed: {0}")]
+    Tls(tokio_postgres::Error),
+    /// The database could not be reached, or refused the connection.
+    #[error("cannot connect to the database: {0}")]
+    Postgres(tokio_postgres::Error),
 }
 
 /// Lowercase identifiers only, so no quoting rule of Postgres is involved.
@@ -390,6 +454,57 @@ mod tests {
             b,
             Some((vec!["authenticated".to_owned(), "service_role".to_owned()], true))
         );
+    }
+
+    /// The dashboard's three strings for a hosted project, as its docs give them.
+    #[test]
+    fn the_three_hosted_connection_strings_parse_as_supabase_means_them() {
+        let parse = |url: &str| {
+            let mut b = DatabaseBuilder::default();
+            b.url(url);
+            b.pg_config()
+        };
+        let ca = "sslmode=verify-full&sslrootcert=%2Fetc%2Fsupabase%2Fprod-ca-2021.crt";
+        // Direct: user postgres, a password with @ / ? percent-encoded.
+        let direct = parse(&format!(
+            "postgresql://postgres:p%40ss%2Fw%3Frd@db.abcdefghijklmnopqrst.supabase.co:5432/postgres?{ca}"
+        ));
+        let (config, tls) = direct
+            .as_ref()
+            .map_err(ToString::to_string)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.get_user(), Some("postgres"));
+        assert_eq!(config.get_password(), Some(&b"p@ss/w?rd"[..]));
+        assert_eq!(
+            config.get_hosts(),
+            &[tokio_postgres::config::Host::Tcp(
+                "db.abcdefghijklmnopqrst.supabase.co".to_owned()
+            )]
+        );
+        assert_eq!(
+            (config.get_ports(), tls.mode),
+            (&[5432][..], super::super::SslMode::VerifyFull)
+        );
+        assert_eq!(
+            tls.roots,
+            super::super::tls::RootSource::File("/etc/supabase/prod-ca-2021.crt".into())
+        );
+        // Supavisor, session (5432) and transaction (6543) mode: the user keeps its dot.
+        for port in [5432u16, 6543] {
+            let pooled = parse(&format!(
+                "postgres://postgres.abcdefghijklmnopqrst:secret@aws-0-eu-central-1.pooler.supabase.com:{port}/postgres?{ca}"
+            ));
+            let (config, tls) = pooled
+                .as_ref()
+                .map_err(ToString::to_string)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(config.get_user(), Some("postgres.abcdefghijklmnopqrst"));
+            assert_eq!(config.get_ports(), &[port]);
+            assert_eq!(config.get_dbname(), Some("postgres"));
+            assert_eq!(tls.mode, super::super::SslMode::VerifyFull);
+            // The driver gets its own sslmode, never the verify-* word it does not know.
+            assert_eq!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+        }
     }
 
     #[test]

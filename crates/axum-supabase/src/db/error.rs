@@ -12,6 +12,9 @@ use tokio_postgres::error::SqlState;
 
 use crate::{AuthRejection, ErrorBody};
 
+/// The fixed phrase of a TLS failure, in the 503 body and readiness.
+pub(super) const TLS_FAILED: &str = "database TLS handshake failed";
+
 /// Seconds a client is told to wait after a 503 from the database.
 const RETRY_AFTER_SECS: u32 = 1;
 
@@ -25,6 +28,10 @@ pub enum DbError {
     /// No connection within the acquire timeout, or the database is down or
     /// went away (503 with `Retry-After`).
     Unavailable,
+    /// A connection could not be made because TLS failed: the server's
+    /// certificate did not pass `sslmode`'s checks, or it offers no TLS
+    /// where TLS is required (503 with `Retry-After`). Never a downgrade.
+    Tls,
     /// The caller may not use the database: no token where `anon` is not
     /// allowed (401), a role outside the allowed list (403), a session that
     /// ended (401), or a route without the auth layer (500).
@@ -42,7 +49,7 @@ impl DbError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotConfigured | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotConfigured | Self::Unavailable | Self::Tls => StatusCode::SERVICE_UNAVAILABLE,
             Self::Auth(rejection) => rejection.error().status(),
             Self::Query(e) => classify(e).0,
             Self::Aborted | Self::RowCount => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,6 +82,7 @@ impl DbError {
                 "database_unavailable",
                 "the database is unavailable; retry shortly",
             ),
+            Self::Tls => ErrorBody::new("database_unavailable", TLS_FAILED),
             Self::Auth(rejection) => rejection.error().default_body(),
             Self::Query(e) => classify(e).1,
             Self::Aborted | Self::RowCount => ErrorBody::new("internal_error", "internal server error"),
@@ -183,6 +191,7 @@ impl fmt::Debug for DbError {
         match self {
             Self::NotConfigured => f.write_str("DbError::NotConfigured"),
             Self::Unavailable => f.write_str("DbError::Unavailable"),
+            Self::Tls => f.write_str("DbError::Tls"),
             Self::Auth(r) => write!(f, "DbError::Auth({:?})", r.error().fault()),
             Self::Query(e) => write!(
                 f,

@@ -58,6 +58,7 @@ mod error;
 mod layer;
 mod scope;
 mod session;
+mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,14 +66,15 @@ use std::time::{Duration, Instant};
 
 use crate::BuildError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
-pub use config::{DEFAULT_DB_ROLES, DatabaseBuilder};
+pub use config::{ConnectError, DEFAULT_DB_ROLES, DatabaseBuilder};
 pub use error::DbError;
 pub use layer::{DatabaseLayer, DatabaseService};
 pub use scope::{Param, Rls, Tx};
 pub use session::RequireActiveSession;
+pub use tls::SslMode;
 /// The driver, for its `Row`, `types::Type` and `types::ToSql`.
 pub use tokio_postgres;
 
@@ -97,13 +99,17 @@ struct Inner {
     /// `user@host:port/database`, for `Debug`; never the password.
     target: String,
     ready: Readiness,
+    /// Under `sslmode=prefer` with a host off this machine: the same
+    /// connection with TLS required, to learn at startup whether the pool
+    /// ends up in plain text.
+    plain_probe: Option<(tokio_postgres::Config, MakeRustlsConnect)>,
 }
 
 /// What readiness probes share: the last ping, and the one in flight.
 #[derive(Default)]
 struct Readiness {
     /// The last ping's time and outcome.
-    last: std::sync::Mutex<Option<(Instant, bool)>>,
+    last: std::sync::Mutex<Option<(Instant, Outcome)>>,
     /// Whether the last ping succeeded.
     last_ok: std::sync::atomic::AtomicBool,
     in_flight: std::sync::atomic::AtomicBool,
@@ -111,6 +117,33 @@ struct Readiness {
     done: tokio::sync::Notify,
     /// Pings sent to the database, for this repository's tests.
     pings_sent: std::sync::atomic::AtomicU64,
+}
+
+/// What a ping found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Up,
+    Down,
+    /// No connection: TLS failed.
+    Tls,
+}
+
+impl Outcome {
+    fn of(result: &Result<(), DbError>) -> Self {
+        match result {
+            Ok(()) => Self::Up,
+            Err(DbError::Tls) => Self::Tls,
+            Err(_) => Self::Down,
+        }
+    }
+
+    fn answer(self) -> Result<(), DbError> {
+        match self {
+            Self::Up => Ok(()),
+            Self::Down => Err(DbError::Unavailable),
+            Self::Tls => Err(DbError::Tls),
+        }
+    }
 }
 
 /// Ends a ping's flight however the ping ends (its caller may go away).
@@ -194,11 +227,17 @@ impl Database {
     }
 
     pub(super) fn from_builder(b: &DatabaseBuilder) -> Result<Self, BuildError> {
-        let pg = b.pg_config()?;
-        let target = describe(&pg);
+        let (pg, tls) = b.pg_config()?;
+        let connector = MakeRustlsConnect::new(b.tls_config(&tls)?);
+        let target = format!("{} sslmode={}", describe(&pg), tls.mode.as_str());
+        let plain_probe = (tls.mode == SslMode::Prefer && !is_local(&pg)).then(|| {
+            let mut required = pg.clone();
+            required.ssl_mode(tokio_postgres::config::SslMode::Require);
+            (required, connector.clone())
+        });
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            connector,
             ManagerConfig {
                 // A broken connection shows as closed; one we are unsure of
                 // never comes back to the pool (see `Tx`'s drop).
@@ -223,6 +262,7 @@ impl Database {
                 sessions: quick_cache::sync::Cache::new(10_000),
                 session_ttl: b.session_cache_ttl,
                 target,
+                plain_probe,
                 ready: Readiness {
                     last_ok: std::sync::atomic::AtomicBool::new(true),
                     ..Readiness::default()
@@ -265,24 +305,25 @@ impl Database {
     /// the outcome before it; with none to give (the first ping, or after a
     /// request's own success or failure outdated it), they wait for the ping.
     pub async fn ping(&self) -> Result<(), DbError> {
-        let answer = |ok: bool| if ok { Ok(()) } else { Err(DbError::Unavailable) };
         let ready = &self.inner.ready;
         loop {
             let last = *lock(&ready.last);
-            if let Some((at, ok)) = last
+            if let Some((at, outcome)) = last
                 && at.elapsed() < PING_TTL
             {
-                return answer(ok);
+                return outcome.answer();
             }
             if !ready.in_flight.swap(true, std::sync::atomic::Ordering::AcqRel) {
                 let _flight = PingFlight(ready);
-                let ok = self.ping_now().await.is_ok();
-                *lock(&ready.last) = Some((Instant::now(), ok));
-                ready.last_ok.store(ok, std::sync::atomic::Ordering::Relaxed);
-                return answer(ok);
+                let outcome = Outcome::of(&self.ping_now().await);
+                *lock(&ready.last) = Some((Instant::now(), outcome));
+                ready
+                    .last_ok
+                    .store(outcome == Outcome::Up, std::sync::atomic::Ordering::Relaxed);
+                return outcome.answer();
             }
-            if let Some((_, ok)) = last {
-                return answer(ok);
+            if let Some((_, outcome)) = last {
+                return outcome.answer();
             }
             // The first ping ever is out: wait for it (the guard wakes us however it ends).
             let done = ready.done.notified();
@@ -307,6 +348,7 @@ impl Database {
              or pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') \
              or pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') \
              from pg_roles r where r.rolname = any($1)";
+        self.warn_if_plain().await;
         let conn = self.acquire().await.map_err(|_| SetupError::Unreachable)?;
         let roles: Vec<&str> = self.inner.roles.iter().map(String::as_str).collect();
         let rows = tokio::time::timeout(
@@ -347,6 +389,23 @@ impl Database {
             }
         }
         Ok(())
+    }
+
+    /// Under `sslmode=prefer` with a host off this machine, warns when the
+    /// server offers no TLS, so that the pool talks in plain text.
+    async fn warn_if_plain(&self) {
+        let Some((config, connector)) = &self.inner.plain_probe else {
+            return;
+        };
+        let probe = tokio::time::timeout(self.inner.acquire_timeout, config.connect(connector.clone()));
+        if let Ok(Err(e)) = probe.await
+            && tls::is_tls_failure(&e)
+        {
+            tracing::warn!(
+                "DATABASE_URL names a host off this machine and the connection is not encrypted: \
+                 sslmode=prefer and the server offers no TLS. Set sslmode=verify-full (or require)"
+            );
+        }
     }
 
     /// How many pings reached for a connection (feature `internals`).
@@ -404,15 +463,23 @@ impl Database {
         {
             *lock(&self.inner.ready.last) = None;
         }
-        conn.map_err(|e| {
-            match &e {
-                deadpool_postgres::PoolError::Backend(pg) => tracing::warn!(
+        conn.map_err(|e| match &e {
+            deadpool_postgres::PoolError::Backend(pg) if tls::is_tls_failure(pg) => {
+                // The driver's message names the check that failed, never a credential.
+                tracing::warn!(error = %pg, "{}", error::TLS_FAILED);
+                DbError::Tls
+            }
+            deadpool_postgres::PoolError::Backend(pg) => {
+                tracing::warn!(
                     sqlstate = pg.code().map(|c| c.code()),
                     "cannot open a database connection"
-                ),
-                other => tracing::warn!(reason = %pool_reason(other), "no database connection"),
+                );
+                DbError::Unavailable
             }
-            DbError::Unavailable
+            other => {
+                tracing::warn!(reason = %pool_reason(other), "no database connection");
+                DbError::Unavailable
+            }
         })
     }
 }
@@ -434,6 +501,17 @@ fn pool_reason(e: &deadpool_postgres::PoolError) -> &'static str {
         PoolError::Backend(_) => "cannot connect",
         _ => "the pool failed",
     }
+}
+
+/// Whether every host is this machine: loopback, `localhost` or a Unix socket.
+fn is_local(pg: &tokio_postgres::Config) -> bool {
+    pg.get_hosts().iter().all(|h| match h {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => true,
+    })
 }
 
 fn describe(pg: &tokio_postgres::Config) -> String {

@@ -149,10 +149,11 @@ impl SessionCookiesBuilder {
             origins: Origins::env(),
             ..Self::default()
         };
-        if let Some(key) = env
-            .setting(Setting::ApiKey)
-            .or_else(|| env.var("SUPABASE_ANON_KEY"))
-        {
+        let key = match env.setting_secret(Setting::ApiKey)? {
+            Some(key) => Some(key),
+            None => env.secret("SUPABASE_ANON_KEY")?,
+        };
+        if let Some(key) = key {
             b.api_key = Some(SecretString::from(key));
             b.origins.read(Setting::ApiKey);
         }

@@ -17,10 +17,11 @@ WORKDIR /app
 COPY .cargo ./.cargo
 COPY Cargo.toml Cargo.lock ./
 COPY crates/axum-supabase/Cargo.toml ./crates/axum-supabase/
-# Stubs: the manifest names a bench, and the dependency layer needs no sources.
+# Stubs: the manifest names benches, and the dependency layer needs no sources.
 RUN mkdir -p src benches crates/axum-supabase/src \
     && printf '//! Stub.\nfn main() {}\n' > src/main.rs \
     && echo 'fn main() {}' > benches/verify.rs \
+    && echo 'fn main() {}' > benches/log_line.rs \
     && echo '//! Stub.' > src/lib.rs \
     && echo '//! Stub.' > crates/axum-supabase/src/lib.rs \
     && cargo build --release --locked --target "$TARGET" \

@@ -1,7 +1,7 @@
 //! Criterion benches of the hot path: token verification (cold and cached) for
 //! every algorithm, the Authorization header parse, and a full request through
 //! `app()` against the same handler with no auth, by Bearer header and by an
-//! `@supabase/ssr` session cookie.
+//! `@supabase/ssr` session cookie; and the secret-key comparison.
 //!
 //!     cargo bench --bench verify
 
@@ -196,5 +196,26 @@ fn send(
     }
 }
 
-criterion_group!(benches, verify, header_parse, request);
+/// The secret-key comparison: the right key, a key wrong in its first byte
+/// after the prefix, and one wrong in its last byte, against two configured
+/// keys. Equal times mean no early exit tells an attacker where a guess
+/// went wrong.
+fn service_key(c: &mut Criterion) {
+    const DEFAULT: &str = "sb_secret_Q1w2E3r4T5y6U7i8O9p0As_Df8Gh7Jk";
+    const CRON: &str = "sb_secret_Zx9Cv8Bn7Mm6Ll5Kk4Jj3H_h2Gg1Ff0";
+    let matcher =
+        axum_supabase::__private::service_key_matcher([("default", DEFAULT), ("cron", CRON)]).expect("keys");
+    let mut first = DEFAULT.as_bytes().to_vec();
+    first[10] ^= 1;
+    let mut last = DEFAULT.as_bytes().to_vec();
+    let end = last.len() - 1;
+    last[end] ^= 1;
+    let mut group = c.benchmark_group("service_key");
+    group.bench_function("right", |b| b.iter(|| matcher(black_box(DEFAULT.as_bytes()))));
+    group.bench_function("wrong_first_byte", |b| b.iter(|| matcher(black_box(&first))));
+    group.bench_function("wrong_last_byte", |b| b.iter(|| matcher(black_box(&last))));
+    group.finish();
+}
+
+criterion_group!(benches, verify, header_parse, request, service_key);
 criterion_main!(benches);

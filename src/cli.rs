@@ -266,6 +266,7 @@ async fn run_server(config: Config) -> ExitCode {
         issuers = ?state.verifier.issuers(),
         audiences = ?state.verifier.audiences(),
         key_sources = ?state.verifier.key_sources(),
+        service_keys = ?state.verifier.service_key_names(),
         leeway_secs = state.verifier.leeway_secs(),
         cache_size = state.verifier.cache_capacity(),
         jwks_url = state.verifier.jwks().map(|j| j.url()),

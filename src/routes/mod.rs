@@ -2,6 +2,7 @@
 
 mod health;
 mod me;
+mod service;
 mod todos;
 
 use axum::Router;
@@ -38,7 +39,12 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             axum::routing::patch(todos::update).delete(todos::delete),
         )
         .route_layer(state.layer());
-    let mut todo_routes = todo_reads.merge(todo_writes);
+    // Server-to-server callers send a secret key and no user token: the optional layer.
+    let service_routes = Router::new()
+        .route("/api/service/whoami", get(service::whoami))
+        .route("/api/service/todos/stats", get(service::todo_stats))
+        .route_layer(state.optional_layer());
+    let mut todo_routes = todo_reads.merge(todo_writes).merge(service_routes);
     if let Some(db) = &state.db {
         todo_routes = todo_routes.layer(db.layer());
     }

@@ -376,7 +376,47 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
     let garbage_root = format!("{db}?sslmode=verify-ca&sslrootcert={}", garbage.display());
     let no_root = format!("{db}?sslmode=verify-full");
     let weak_system = format!("{db}?sslmode=require&sslrootcert=system");
+    let one_key = r#"{"default":"sb_secret_hunter2aaaaaaaaaaaaaaa_bbbbbbbb"}"#;
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![
+                ("SUPABASE_SECRET_KEYS", one_key),
+                ("SUPABASE_SECRET_KEY", "sb_secret_hunter2"),
+            ],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (vec![("SUPABASE_SECRET_KEYS", "{hunter2")], "SUPABASE_SECRET_KEYS"),
+        (
+            vec![("SUPABASE_SECRET_KEYS", r#"["sb_secret_hunter2"]"#)],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (
+            vec![("SUPABASE_SECRET_KEYS", r#"{"default":42}"#)],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (
+            vec![("SUPABASE_SECRET_KEYS", r#"{"default":"hunter2"}"#)],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (
+            vec![("SUPABASE_SECRET_KEYS", r#"{"":"sb_secret_hunter2"}"#)],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (
+            vec![(
+                "SUPABASE_SECRET_KEYS",
+                r#"{"a":"sb_secret_hunter2x","b":"sb_secret_hunter2x"}"#,
+            )],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (
+            vec![("SUPABASE_SECRET_KEY", "sb_publishable_hunter2")],
+            "SUPABASE_SECRET_KEY",
+        ),
+        (
+            vec![("SUPABASE_SECRET_KEY_FILE", &missing)],
+            "SUPABASE_SECRET_KEY_FILE",
+        ),
         (vec![("DATABASE_URL", &bad_mode)], "DATABASE_URL"),
         (vec![("DATABASE_URL", &missing_root)], "DATABASE_URL"),
         (vec![("DATABASE_URL", &garbage_root)], "DATABASE_URL"),

@@ -32,6 +32,7 @@ mod props;
 mod readme;
 mod rejections;
 mod roles;
+mod service;
 mod socket;
 
 mod db;

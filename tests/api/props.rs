@@ -284,3 +284,75 @@ fn claims_of_random_types_are_judged_exactly_by_the_typed_rules() {
         "accepted {accepted}, rejected {rejected}"
     );
 }
+
+/// Random `apikey` values (random bytes, `sb_secret_` plus noise, a real
+/// key with one byte changed, cut or lengthened), with or without a random
+/// Authorization header, on a service route and on `/api/me`: never a 5xx,
+/// and a 200 only for a configured key with no (or a blank) Authorization header.
+#[test]
+fn any_apikey_value_gets_no_5xx_and_only_a_configured_key_gets_in() {
+    let rt = runtime();
+    let keys = [crate::service::make_key(), crate::service::make_key()];
+    let app = TestApp::with_config(|c| {
+        c.auth
+            .secret_keys([("default", keys[0].clone()), ("cron", keys[1].clone())]);
+    });
+    let key = keys[0].clone();
+    let mutated = (0..key.len(), any::<u8>(), 0u8..3).prop_map(move |(i, b, how)| {
+        let mut k = key.clone().into_bytes();
+        match how {
+            0 => k[i] = b,
+            1 => k.truncate(i),
+            _ => k.push(b),
+        }
+        k
+    });
+    let apikeys = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..120),
+        "sb_secret_[ -~]{0,60}".prop_map(String::into_bytes),
+        "sb_publishable_[A-Za-z0-9_-]{0,40}".prop_map(String::into_bytes),
+        mutated,
+        Just(keys[0].clone().into_bytes()),
+        Just(keys[1].clone().into_bytes()),
+    ];
+    let authorization = proptest::option::of(prop_oneof![
+        "[ -~]{0,80}".prop_map(String::into_bytes),
+        "Bearer [A-Za-z0-9._-]{0,80}".prop_map(String::into_bytes),
+    ]);
+    runner(512)
+        .run(&(apikeys, authorization), |(apikey, authorization)| {
+            let Ok(apikey) = HeaderValue::from_bytes(&apikey) else {
+                return Ok(());
+            };
+            let authorization = match authorization.map(|a| HeaderValue::from_bytes(&a)) {
+                Some(Err(_)) => return Ok(()),
+                Some(Ok(v)) => Some(v),
+                None => None,
+            };
+            for path in ["/api/service/whoami", "/api/me"] {
+                let mut request = Request::get(path).header("apikey", apikey.clone());
+                if let Some(a) = &authorization {
+                    request = request.header(header::AUTHORIZATION, a.clone());
+                }
+                let response = rt.block_on(app.request(request.body(Body::empty()).unwrap()));
+                let status = response.status.as_u16();
+                prop_assert!(status < 500, "{path}: {status} {}", response.text());
+                let configured = keys.iter().any(|k| k.as_bytes() == apikey.as_bytes());
+                // A blank Authorization header is no header (the layer's rule).
+                let no_authorization = authorization
+                    .as_ref()
+                    .is_none_or(|a| a.as_bytes().iter().all(|b| *b == b' ' || *b == b'\t'));
+                let expected_in = path == "/api/service/whoami" && configured && no_authorization;
+                prop_assert_eq!(
+                    status == 200,
+                    expected_in,
+                    "{}: {} {}",
+                    path,
+                    status,
+                    response.text()
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+}

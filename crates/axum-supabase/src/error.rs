@@ -128,6 +128,16 @@ pub enum Fault {
     /// A write (`POST`, `PUT`, `PATCH`, `DELETE`) authenticated by a session
     /// cookie, from an origin that is not allowed: 403, the CSRF rule.
     CrossSiteRequest,
+    /// A service route without an `apikey` header (or with an empty one).
+    ServiceKeyMissing,
+    /// An `apikey` that is none of the configured secret keys (a publishable
+    /// key, an unknown or revoked secret key, or two `apikey` headers).
+    ServiceKeyInvalid,
+    /// A secret key from a browser (`Origin`, `Sec-Fetch-Site`, or a
+    /// `Mozilla/` user agent): secret keys are for servers.
+    ServiceKeyFromBrowser,
+    /// A user token on a route for services: a user is not a service.
+    NotAService,
     /// The session cookie's token has expired and GoTrue could not refresh it
     /// (down, slow, failing): 503 with `Retry-After`, since the session may be fine.
     RefreshUnavailable {
@@ -176,6 +186,10 @@ impl Fault {
     pub fn code(self) -> Option<Code> {
         match self {
             Self::Missing | Self::TokenInQuery | Self::UnsupportedScheme => None,
+            Self::ServiceKeyMissing
+            | Self::ServiceKeyInvalid
+            | Self::ServiceKeyFromBrowser
+            | Self::NotAService => None,
             Self::KeysUnavailable { .. } | Self::MissingLayer => None,
             Self::RefreshUnavailable { .. } | Self::CrossSiteRequest => None,
             Self::MultipleAuthorization => Some(Code::InvalidRequest),
@@ -233,6 +247,12 @@ impl Fault {
                 "a cookie-authenticated write needs an Origin header from an allowed origin (CSRF protection)"
             }
             Self::RefreshUnavailable { .. } => "the session could not be refreshed right now; retry shortly",
+            Self::ServiceKeyMissing => {
+                "this route is for servers: send a secret API key in the apikey header"
+            }
+            Self::ServiceKeyInvalid => "invalid secret API key",
+            Self::ServiceKeyFromBrowser => "secret API keys are for servers, not browsers",
+            Self::NotAService => "this route is for servers with a secret API key; a user token is not one",
         }
     }
 
@@ -270,6 +290,10 @@ impl Fault {
             Self::MissingLayer => "missing_layer",
             Self::CrossSiteRequest => "cross_site",
             Self::RefreshUnavailable { .. } => "refresh_unavailable",
+            Self::ServiceKeyMissing => "service_key_missing",
+            Self::ServiceKeyInvalid => "service_key_invalid",
+            Self::ServiceKeyFromBrowser => "service_key_from_browser",
+            Self::NotAService => "not_a_service",
         }
     }
 }

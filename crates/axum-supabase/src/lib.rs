@@ -171,6 +171,7 @@ mod jwks;
 mod layer;
 mod metrics;
 mod respond;
+mod service;
 #[cfg(feature = "cookies")]
 pub mod session;
 mod task;
@@ -194,6 +195,9 @@ pub use guard::{Aal2, Admin, ByRole, NotAnonymous, Require, RequireRole, Require
 #[cfg(feature = "jwks")]
 pub use jwks::{FetchError, JwksCache, JwksStatus};
 pub use layer::{AuthFuture, AuthLayer, AuthService};
+pub use service::{
+    APIKEY_HEADER, Caller, RequireServiceKey, SECRET_KEY_PREFIX, ServiceCaller, ServiceKeyName,
+};
 pub use user::{AuthRejection, AuthUser, ClaimTypeError};
 pub use verifier::SupabaseAuth;
 
@@ -213,6 +217,15 @@ pub mod __private {
     pub use crate::jwks::jwks_kids;
     #[cfg(feature = "cookies")]
     pub use crate::session::{fuzz_read as session_cookie_read, fuzz_write as session_cookie_write};
+
+    /// The secret-key comparison alone, for the timing benchmark: `(name,
+    /// key)` pairs in, a function that says whether a value is one of them.
+    pub fn service_key_matcher<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<impl Fn(&[u8]) -> bool> {
+        let keys = crate::service::ServiceKeys::new(pairs).ok()?;
+        Some(move |value: &[u8]| keys.find(value).is_some())
+    }
 }
 
 /// Seconds since the Unix epoch, as JWT dates count them.

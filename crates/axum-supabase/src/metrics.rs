@@ -17,6 +17,8 @@ pub(crate) struct AuthMetrics {
     outcomes: std::sync::RwLock<Vec<(&'static str, metrics::Counter)>>,
     #[cfg(feature = "metrics")]
     latency: std::sync::OnceLock<metrics::Histogram>,
+    #[cfg(feature = "metrics")]
+    services: std::sync::RwLock<Vec<(std::sync::Arc<str>, metrics::Counter)>>,
 }
 
 impl AuthMetrics {
@@ -42,6 +44,37 @@ impl AuthMetrics {
         }
         #[cfg(not(feature = "metrics"))]
         let _ = outcome;
+    }
+
+    /// Records one admitted service call: `auth_outcomes_total{outcome="ok",
+    /// caller="service", key="<name>"}`. The name is one the application
+    /// configured, so the label set stays small.
+    pub(crate) fn service_call(&self, key: &std::sync::Arc<str>) {
+        #[cfg(feature = "metrics")]
+        {
+            let read = self
+                .services
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, counter)) = read.iter().find(|(name, _)| name == key) {
+                counter.increment(1);
+                return;
+            }
+            drop(read);
+            let counter = metrics::counter!(
+                "auth_outcomes_total",
+                "outcome" => "ok",
+                "caller" => "service",
+                "key" => key.to_string()
+            );
+            counter.increment(1);
+            self.services
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((key.clone(), counter));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = key;
     }
 
     /// Records how long one full verification (a cache miss) took.

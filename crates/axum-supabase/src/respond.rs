@@ -22,6 +22,10 @@ struct Inner {
     realm: String,
     body: Option<BodyFn>,
     metrics: AuthMetrics,
+    /// The secret API keys service callers may present; here because every
+    /// extractor already holds the responder, so a route that takes no
+    /// service extractor pays nothing for them.
+    service_keys: Option<crate::service::ServiceKeys>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -34,14 +38,24 @@ impl std::fmt::Debug for Responder {
 }
 
 impl Responder {
-    pub(crate) fn new(realm: String, body: Option<BodyFn>) -> Self {
+    pub(crate) fn new(
+        realm: String,
+        body: Option<BodyFn>,
+        service_keys: Option<crate::service::ServiceKeys>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 realm,
                 body,
                 metrics: AuthMetrics::default(),
+                service_keys,
             }),
         }
+    }
+
+    /// The configured secret API keys, if any.
+    pub(crate) fn service_keys(&self) -> Option<&crate::service::ServiceKeys> {
+        self.inner.service_keys.as_ref()
     }
 
     /// The response for a refused request: the configured body, then the

@@ -173,7 +173,7 @@ impl SupabaseAuth {
                     leeway: r.leeway,
                 },
                 max_token_len: r.max_token_bytes,
-                responder: Responder::new(r.realm, r.rejection_body),
+                responder: Responder::new(r.realm, r.rejection_body, r.service_keys),
                 sweeper: Supervised::default(),
             }),
         })
@@ -267,6 +267,16 @@ impl SupabaseAuth {
             sources.push("jwks");
         }
         sources
+    }
+
+    /// The names of the configured secret API keys (never the keys), for a
+    /// startup line.
+    pub fn service_key_names(&self) -> Vec<&str> {
+        self.inner
+            .responder
+            .service_keys()
+            .map(|keys| keys.names().collect())
+            .unwrap_or_default()
     }
 
     /// The synchronous part of a verification: the size cap, and a cache hit.

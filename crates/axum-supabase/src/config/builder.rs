@@ -58,6 +58,9 @@ pub struct SupabaseAuthBuilder {
     allow_dev_secret: bool,
     realm: String,
     rejection_body: Option<BodyFn>,
+    /// Named secret API keys, and the variable they came from (for errors).
+    secret_keys: Vec<(String, SecretString)>,
+    secret_keys_var: Option<&'static str>,
     origins: Origins,
 }
 
@@ -77,6 +80,14 @@ impl std::fmt::Debug for SupabaseAuthBuilder {
             .field("allow_dev_secret", &self.allow_dev_secret)
             .field("realm", &self.realm)
             .field("rejection_body", &self.rejection_body.as_ref().map(|_| "custom"))
+            .field(
+                "secret_keys",
+                &self
+                    .secret_keys
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -97,6 +108,8 @@ impl Default for SupabaseAuthBuilder {
             allow_dev_secret: false,
             realm: REALM.to_owned(),
             rejection_body: None,
+            secret_keys: Vec::new(),
+            secret_keys_var: None,
             origins: Origins::default(),
         }
     }
@@ -127,6 +140,7 @@ pub(crate) struct Resolved {
     pub(crate) max_token_bytes: usize,
     pub(crate) realm: String,
     pub(crate) rejection_body: Option<BodyFn>,
+    pub(crate) service_keys: Option<crate::service::ServiceKeys>,
     /// Where the settings came from, to name one in a later error.
     pub(crate) origins: Origins,
 }
@@ -230,6 +244,30 @@ impl SupabaseAuthBuilder {
         self
     }
 
+    /// The project's secret API keys (`sb_secret_…`), each under a name
+    /// (`default`, `cron`, …), for server-to-server callers: see
+    /// [`ServiceCaller`](crate::ServiceCaller). Replaces any set before.
+    /// Every key starts with `sb_secret_`; names are not empty; no two names
+    /// share a key.
+    pub fn secret_keys<I, N, K>(&mut self, keys: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (N, K)>,
+        N: Into<String>,
+        K: Into<String>,
+    {
+        self.secret_keys = keys
+            .into_iter()
+            .map(|(n, k)| (n.into(), SecretString::from(k.into())))
+            .collect();
+        self.origins.coded(Setting::SecretKeys);
+        self
+    }
+
+    /// One secret API key, named `default` (as `SUPABASE_SECRET_KEY` gives it).
+    pub fn secret_key(&mut self, key: impl Into<String>) -> &mut Self {
+        self.secret_keys([("default", key.into())])
+    }
+
     /// The `realm` of every `WWW-Authenticate` challenge (default `api`).
     pub fn realm(&mut self, realm: impl Into<String>) -> &mut Self {
         self.realm = realm.into();
@@ -330,6 +368,22 @@ impl SupabaseAuthBuilder {
                 "must be 1 to 64 visible ASCII characters, without quotes or backslashes",
             ));
         }
+        let service_keys = if self.secret_keys.is_empty() {
+            None
+        } else {
+            let pairs = self
+                .secret_keys
+                .iter()
+                .map(|(n, k)| (n.as_str(), k.expose_secret()));
+            Some(
+                crate::service::ServiceKeys::new(pairs).map_err(|reason| match self.secret_keys_var {
+                    Some(var) if self.origins.was_read(Setting::SecretKeys) => {
+                        BuildError::var(Setting::SecretKeys, var, reason)
+                    }
+                    _ => self.origins.error(Setting::SecretKeys, reason),
+                })?,
+            )
+        };
         Ok(Resolved {
             project_url: base,
             hs256_secret: secret.map(<[u8]>::to_vec),
@@ -342,6 +396,7 @@ impl SupabaseAuthBuilder {
             max_token_bytes: self.max_token_bytes,
             realm: self.realm.clone(),
             rejection_body: self.rejection_body.clone(),
+            service_keys,
             origins: self.origins,
         })
     }
@@ -408,7 +463,10 @@ impl SupabaseAuthBuilder {
     /// A builder from the process environment: `SUPABASE_URL`,
     /// `SUPABASE_JWT_SECRET`, `SUPABASE_JWKS_URL` (`off` disables),
     /// `JWKS_MAX_STALE_SECS`, `JWT_ISSUER` and `JWT_AUDIENCE` (comma-separated
-    /// lists), `JWT_LEEWAY_SECS` and `JWT_CACHE_SIZE`. Unset or blank
+    /// lists), `JWT_LEEWAY_SECS`, `JWT_CACHE_SIZE`, and the secret API keys
+    /// `SUPABASE_SECRET_KEYS` (a JSON object of names to keys) or
+    /// `SUPABASE_SECRET_KEY` (one key, named `default`). The secrets also
+    /// come from the file a `<NAME>_FILE` variable names. Unset or blank
     /// variables keep the defaults. Values are parsed here; the rules are
     /// checked by `build`, whose errors name the variables.
     pub fn from_env() -> Result<Self, BuildError> {
@@ -431,6 +489,30 @@ impl SupabaseAuthBuilder {
         if let Some(secret) = env.setting_secret(Setting::JwtSecret)? {
             b.jwt_secret = Some(SecretString::from(secret));
             b.origins.read(Setting::JwtSecret);
+        }
+        let (keys, single) = (
+            env.secret("SUPABASE_SECRET_KEYS")?,
+            env.secret("SUPABASE_SECRET_KEY")?,
+        );
+        match (keys, single) {
+            (Some(_), Some(_)) => {
+                return Err(BuildError::env(
+                    Setting::SecretKeys,
+                    Reason::Rule("is set, and so is SUPABASE_SECRET_KEY: set one of them"),
+                ));
+            }
+            (Some(json), None) => {
+                b.secret_keys =
+                    parse_secret_keys(&json).map_err(|r| BuildError::env(Setting::SecretKeys, r))?;
+                b.secret_keys_var = Some("SUPABASE_SECRET_KEYS");
+                b.origins.read(Setting::SecretKeys);
+            }
+            (None, Some(key)) => {
+                b.secret_keys = vec![("default".to_owned(), SecretString::from(key))];
+                b.secret_keys_var = Some("SUPABASE_SECRET_KEY");
+                b.origins.read(Setting::SecretKeys);
+            }
+            (None, None) => {}
         }
         if let Some(url) = env.setting(Setting::JwksUrl) {
             b.jwks = if url.eq_ignore_ascii_case("off") {
@@ -469,6 +551,22 @@ impl SupabaseAuthBuilder {
         }
         Ok(b)
     }
+}
+
+/// `SUPABASE_SECRET_KEYS`: a JSON object of names to keys, as
+/// `@supabase/server` reads it. The reason never quotes the value.
+fn parse_secret_keys(json: &str) -> Result<Vec<(String, SecretString)>, Reason> {
+    let not_an_object = Reason::Rule(
+        "must be a JSON object of names to sb_secret_ keys, like {\"default\":\"sb_secret_...\"}",
+    );
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|_| not_an_object)?;
+    map.into_iter()
+        .map(|(name, key)| match key {
+            serde_json::Value::String(key) => Ok((name, SecretString::from(key))),
+            _ => Err(not_an_object),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -22,6 +22,16 @@ pub const SECRET_VARIABLES: &[(&str, &str, Setting)] = &[
         Setting::ApiKey,
     ),
     ("SUPABASE_ANON_KEY", "SUPABASE_ANON_KEY_FILE", Setting::ApiKey),
+    (
+        "SUPABASE_SECRET_KEYS",
+        "SUPABASE_SECRET_KEYS_FILE",
+        Setting::SecretKeys,
+    ),
+    (
+        "SUPABASE_SECRET_KEY",
+        "SUPABASE_SECRET_KEY_FILE",
+        Setting::SecretKeys,
+    ),
 ];
 
 /// The words a flag takes.

@@ -105,6 +105,8 @@ pub enum Setting {
     MaxRefreshes,
     /// `SessionCookiesBuilder::allowed_origins`.
     AllowedOrigins,
+    /// [`SupabaseAuthBuilder::secret_keys`](crate::SupabaseAuthBuilder::secret_keys)
+    SecretKeys,
 }
 
 impl Setting {
@@ -136,6 +138,7 @@ impl Setting {
             Self::RefreshTimeout => "refresh_timeout",
             Self::MaxRefreshes => "max_refreshes",
             Self::AllowedOrigins => "allowed_origins",
+            Self::SecretKeys => "secret_keys",
         }
     }
 
@@ -165,6 +168,7 @@ impl Setting {
             Self::RefreshTimeout => "SESSION_REFRESH_TIMEOUT_MS",
             Self::MaxRefreshes => "SESSION_MAX_REFRESHES",
             Self::AllowedOrigins => "CORS_ALLOWED_ORIGINS",
+            Self::SecretKeys => "SUPABASE_SECRET_KEYS",
             Self::JwksTiming | Self::MaxTokenBytes | Self::Realm => return None,
         })
     }
@@ -447,6 +451,11 @@ impl Origins {
         self.read |= 1 << (setting as u32);
     }
 
+    /// Whether `setting` was read from the environment.
+    pub(crate) fn was_read(&self, setting: Setting) -> bool {
+        self.read & (1 << (setting as u32)) != 0
+    }
+
     /// `setting` was set by code (after `from_lookup`, say).
     pub(crate) fn coded(&mut self, setting: Setting) {
         self.read &= !(1 << (setting as u32));
@@ -503,6 +512,7 @@ mod tests {
             Setting::RefreshTimeout,
             Setting::MaxRefreshes,
             Setting::AllowedOrigins,
+            Setting::SecretKeys,
         ];
         let mut vars: Vec<_> = all.iter().filter_map(|s| s.env_var()).collect();
         let n = vars.len();

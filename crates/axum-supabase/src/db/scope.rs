@@ -26,6 +26,11 @@ const BEGIN_READ_ONLY: &str = "begin isolation level read committed read only";
 const BEGIN_READ_WRITE: &str = "begin isolation level read committed read write";
 /// What an anonymous request's `request.jwt.claims` holds, as with PostgREST.
 const ANON_CLAIMS: &str = r#"{"role":"anon"}"#;
+/// What a service caller's `request.jwt.claims` holds: what Supabase's
+/// gateway puts in the JWT it makes from a secret key.
+const SERVICE_CLAIMS: &str = r#"{"role":"service_role"}"#;
+/// The role a service caller runs as.
+const SERVICE_ROLE: &str = "service_role";
 
 macro_rules! setup_sql {
     ($($extra:expr),*) => {
@@ -51,6 +56,8 @@ const SETUP_WITH_SESSION: &str = setup_sql!(", ", super::session_active!("$6"));
 pub struct Rls {
     db: Database,
     user: Option<AuthUser>,
+    /// A server-to-server caller (a secret API key): runs as `service_role`.
+    service: Option<crate::ServiceCaller>,
     responder: crate::respond::Responder,
     read_only: bool,
     method: Method,
@@ -63,6 +70,10 @@ impl std::fmt::Debug for Rls {
         f.debug_struct("Rls")
             .field("role", &self.role())
             .field("sub", &self.user.as_ref().map(AuthUser::sub))
+            .field(
+                "service_key",
+                &self.service.as_ref().map(crate::ServiceCaller::key),
+            )
             .field("read_only", &self.read_only)
             .field("method", &self.method)
             .finish_non_exhaustive()
@@ -74,18 +85,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Rls {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let db = Database::from_parts(parts)?;
-        let ctx = crate::user::context(parts)?;
-        let role = ctx.user.as_ref().map_or("anon", |u| u.role().as_str());
+        let ctx = crate::user::context(parts)?.clone();
+        // No user, and a secret key: a service caller, or a refusal (never `anon`).
+        let service = match &ctx.user {
+            None if is_secret_key(parts) => Some(crate::service::authenticate(parts, &ctx)?),
+            _ => None,
+        };
+        let role = match (&ctx.user, &service) {
+            (Some(user), _) => user.role().as_str(),
+            (None, Some(_)) => SERVICE_ROLE,
+            (None, None) => "anon",
+        };
         if !db.allows(role) {
-            let fault = match ctx.user {
-                None => Fault::Missing,
-                Some(_) => Fault::InsufficientScope("this token's role may not use the database"),
+            let fault = match (&ctx.user, &service) {
+                (None, None) => Fault::Missing,
+                (None, Some(_)) => {
+                    Fault::InsufficientScope("service_role may not use the database here (DB_ROLES)")
+                }
+                (Some(_), _) => Fault::InsufficientScope("this token's role may not use the database"),
             };
             return Err(AuthRejection::new(fault, Some(&ctx.responder)).into());
         }
         Ok(Self {
             read_only: matches!(parts.method, Method::GET | Method::HEAD),
             user: ctx.user.clone(),
+            service,
             responder: ctx.responder.clone(),
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
@@ -94,15 +118,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Rls {
     }
 }
 
+/// Whether the request carries a secret API key in `apikey`.
+fn is_secret_key(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(crate::APIKEY_HEADER)
+        .is_some_and(|v| v.as_bytes().starts_with(crate::SECRET_KEY_PREFIX.as_bytes()))
+}
+
 impl Rls {
-    /// The signed-in caller, or `None` for an anonymous one (who runs as `anon`).
+    /// The signed-in caller, or `None` for an anonymous one (who runs as
+    /// `anon`) or a service (who runs as `service_role`).
     pub fn user(&self) -> Option<&AuthUser> {
         self.user.as_ref()
     }
 
+    /// The server-to-server caller, when a secret API key came instead of a
+    /// user token: it runs as `service_role`, which bypasses RLS.
+    pub fn service(&self) -> Option<&crate::ServiceCaller> {
+        self.service.as_ref()
+    }
+
     /// The role the transaction runs as.
     pub fn role(&self) -> &str {
-        self.user.as_ref().map_or("anon", |u| u.role().as_str())
+        match (&self.user, &self.service) {
+            (Some(user), _) => user.role().as_str(),
+            (None, Some(_)) => SERVICE_ROLE,
+            (None, None) => "anon",
+        }
     }
 
     /// Runs `f` in the scoped transaction: it commits when `f` returns `Ok`
@@ -268,10 +311,11 @@ impl Tx {
             return Ok(conn.query_typed(sql, params).await?);
         };
         self.open = true;
-        let claims = scope
-            .user
-            .as_ref()
-            .map_or(ANON_CLAIMS, |u| u.claims().payload_json());
+        let claims = match (&scope.user, &scope.service) {
+            (Some(user), _) => user.claims().payload_json(),
+            (None, Some(_)) => SERVICE_CLAIMS,
+            (None, None) => ANON_CLAIMS,
+        };
         let role = scope.role();
         let method = scope.method.as_str();
         let timeout = scope.db.inner.statement_timeout_ms.as_str();

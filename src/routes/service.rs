@@ -1,0 +1,27 @@
+//! `/api/service/*`: routes for server-to-server callers with a Supabase
+//! secret API key in the `apikey` header (a cron job, a queue worker, an Edge
+//! Function). A user token is not a service: those get 401.
+
+use axum::response::{IntoResponse, Response};
+use axum_supabase::ServiceCaller;
+use axum_supabase::db::{DbError, Rls};
+use serde_json::json;
+
+use crate::json::Json;
+
+/// `GET /api/service/whoami`: which configured key called.
+pub(super) async fn whoami(service: ServiceCaller) -> Json<serde_json::Value> {
+    Json(json!({ "caller": "service", "key": service.key() }))
+}
+
+/// Over every row, which only `service_role` (which bypasses RLS) can see.
+const STATS: &str = "select json_build_object('users', count(distinct user_id), 'todos', count(*), \
+     'done', count(*) filter (where done))::text from public.todos";
+
+/// `GET /api/service/todos/stats`: counts over all todos, as `service_role`
+/// (403 unless `DB_ROLES` lists it; 503 without a database).
+pub(super) async fn todo_stats(_service: ServiceCaller, rls: Rls) -> Result<Response, DbError> {
+    let rows = rls.query(STATS, &[]).await?;
+    let body: String = rows.first().ok_or(DbError::RowCount)?.try_get(0)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}

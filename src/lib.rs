@@ -19,6 +19,7 @@ pub mod json;
 pub mod metrics;
 pub mod migrate;
 pub mod mint;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod startup;

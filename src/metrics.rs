@@ -97,6 +97,8 @@ fn status_label(status: StatusCode) -> metrics::SharedString {
 }
 
 /// `GET /metrics` in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     if let Some(jwks) = state.verifier.jwks() {
         let status = jwks.status();

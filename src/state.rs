@@ -17,6 +17,8 @@ pub struct AppState {
     pub db: Option<Database>,
     /// Cookie sessions, when `SESSION_COOKIES=on`.
     pub sessions: Option<SessionCookies>,
+    /// The OpenAPI document's bytes, set once when the router is built.
+    pub openapi: std::sync::Arc<std::sync::OnceLock<axum::body::Bytes>>,
 }
 
 /// Why the application could not be built: a setting of one of the
@@ -33,6 +35,7 @@ impl AppState {
             verifier,
             db: config.database.as_ref().map(|b| b.build()).transpose()?,
             sessions,
+            openapi: std::sync::Arc::default(),
         })
     }
 

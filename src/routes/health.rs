@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process serves", body = crate::openapi::Health)))]
 pub(super) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -17,6 +19,10 @@ pub(super) async fn healthz() -> Json<Value> {
 /// the limit). With a database, not ready while it does not answer (the pool
 /// reconnects by itself). The body shows counts, ages and errors, never key
 /// material or connection strings.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready: keys loaded, and the database (when configured) answers", body = crate::openapi::Readiness),
+        (status = 503, description = "Not ready; the body says what is missing", body = crate::openapi::Readiness)))]
 pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let verifier = &state.verifier;
     let jwks = verifier.jwks().map(|j| j.status());

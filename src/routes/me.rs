@@ -6,21 +6,25 @@ use crate::json::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-use axum_supabase::{Aal, Aal2, Admin, AuthUser, NotAnonymous, Require, RequireRole, Requirement, Role};
+use axum_supabase::{
+    Aal, Aal2, Admin, AuthUser, ErrorBody, NotAnonymous, Require, RequireRole, Requirement, Role,
+};
 
 /// The caller's identity, as `/api/me` returns it. It borrows from the user,
 /// so answering copies no claim (two allocations fewer per request).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me<'a> {
     /// Supabase user id.
     pub sub: Uuid,
     /// Email, if any.
     pub email: Option<&'a str>,
     /// Postgres role.
+    #[schema(value_type = String)]
     pub role: &'a Role,
     /// Phone, if any.
     pub phone: Option<&'a str>,
-    /// Assurance level.
+    /// Assurance level (`aal1`, `aal2`).
+    #[schema(value_type = Option<String>)]
     pub aal: Option<&'a Aal>,
     /// Whether the user signed in anonymously.
     pub is_anonymous: bool,
@@ -31,6 +35,8 @@ pub struct Me<'a> {
 }
 
 /// `GET /api/me`: who the token says you are.
+#[utoipa::path(get, path = "/api/me", tag = "identity", security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses((status = 200, description = "The caller's identity", body = Me)))]
 pub(super) async fn me(user: AuthUser) -> Response {
     let c = user.claims();
     Json(Me {
@@ -47,6 +53,9 @@ pub(super) async fn me(user: AuthUser) -> Response {
 }
 
 /// `GET /api/greeting`: login optional; a bad token is still refused.
+#[utoipa::path(get, path = "/api/greeting", tag = "identity",
+    security((), ("bearerAuth" = []), ("cookieAuth" = [])),
+    responses((status = 200, description = "A greeting, to a user or a guest", body = crate::openapi::Greeting)))]
 pub(super) async fn greeting(user: Option<AuthUser>) -> Json<serde_json::Value> {
     let greeting = match user {
         Some(user) => format!("hello, {}", user.email().unwrap_or("user")),
@@ -56,6 +65,10 @@ pub(super) async fn greeting(user: Option<AuthUser>) -> Json<serde_json::Value> 
 }
 
 /// `GET /api/admin`: only for the custom role `admin` (403 otherwise).
+#[utoipa::path(get, path = "/api/admin", tag = "guards", security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The caller has the role admin", body = crate::openapi::OkSub),
+        (status = 403, description = "Another role", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer error=\"insufficient_scope\"")))))]
 pub(super) async fn admin(admin: RequireRole<Admin>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true, "sub": admin.sub() }))
 }
@@ -73,16 +86,28 @@ impl Requirement for Moderator {
 }
 
 /// `GET /api/moderation`: only when the `user_role` claim is `moderator` or `admin` (403 otherwise).
+#[utoipa::path(get, path = "/api/moderation", tag = "guards", security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's user_role is moderator or admin", body = crate::openapi::OkModerator),
+        (status = 403, description = "Another user_role", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer error=\"insufficient_scope\"")))))]
 pub(super) async fn moderation(user: Require<Moderator>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true, "sub": user.sub(), "user_role": user.extra_str("user_role") }))
 }
 
 /// `GET /api/account`: signed-in users with a real account; anonymous sign-ins get 403.
+#[utoipa::path(get, path = "/api/account", tag = "guards", security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "Not an anonymous sign-in", body = crate::openapi::OkSub),
+        (status = 403, description = "An anonymous sign-in", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer error=\"insufficient_scope\"")))))]
 pub(super) async fn account(user: Require<NotAnonymous>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true, "sub": user.sub() }))
 }
 
 /// `GET /api/sensitive`: only after MFA (`aal2`); an `aal1` session gets 403 and is told to step up.
+#[utoipa::path(get, path = "/api/sensitive", tag = "guards", security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The session passed MFA (aal2)", body = crate::openapi::OkSub),
+        (status = 403, description = "aal1: step up with MFA", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer error=\"insufficient_scope\"")))))]
 pub(super) async fn sensitive(user: Require<Aal2>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "ok": true, "sub": user.sub() }))
 }

@@ -10,6 +10,9 @@ use serde_json::json;
 use crate::json::Json;
 
 /// `GET /api/service/whoami`: which configured key called.
+#[utoipa::path(get, path = "/api/service/whoami", tag = "service",
+    security(("apiKey" = [])),
+    responses((status = 200, description = "The name of the key that called", body = crate::openapi::Whoami)))]
 pub(super) async fn whoami(service: ServiceCaller) -> Json<serde_json::Value> {
     Json(json!({ "caller": "service", "key": service.key() }))
 }
@@ -20,6 +23,11 @@ const STATS: &str = "select json_build_object('users', count(distinct user_id), 
 
 /// `GET /api/service/todos/stats`: counts over all todos, as `service_role`
 /// (403 unless `DB_ROLES` lists it; 503 without a database).
+#[utoipa::path(get, path = "/api/service/todos/stats", tag = "service",
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "Counts over every row (service_role bypasses RLS)", body = crate::openapi::TodoStats),
+        (status = 403, description = "DB_ROLES does not list service_role", body = axum_supabase::ErrorBody)))]
 pub(super) async fn todo_stats(_service: ServiceCaller, rls: Rls) -> Result<Response, DbError> {
     let rows = rls.query(STATS, &[]).await?;
     let body: String = rows.first().ok_or(DbError::RowCount)?.try_get(0)?;

@@ -44,20 +44,57 @@ const UPDATE: &str = with_columns!(
 const DELETE: &str = "delete from public.todos where id = $1 returning id";
 
 /// `POST /api/todos` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTodo {
+    /// 1 to 200 characters, no NUL.
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00]*$")]
     title: String,
+    /// Whether every caller may read it (default false). Not `null`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool)]
     is_public: Option<bool>,
 }
 
-/// `PATCH /api/todos/{id}` body: any of the three fields.
-#[derive(Debug, Deserialize)]
+/// `PATCH /api/todos/{id}` body: at least one of the three fields, none `null`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct TodoPatch {
+    /// 1 to 200 characters, no NUL.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00]*$")]
     title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool)]
     done: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool)]
     is_public: Option<bool>,
+}
+
+/// A field that may be left out but, when given, is not `null`: the
+/// document says so, and `null` is refused as a wrong type (422).
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A todo, as every todo route answers it.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code, reason = "documentation only: Postgres writes the JSON")]
+pub struct Todo {
+    id: i64,
+    user_id: uuid::Uuid,
+    title: String,
+    done: bool,
+    is_public: bool,
+    /// RFC 3339, as Postgres writes a `timestamptz` in JSON.
+    #[schema(format = DateTime)]
+    created_at: String,
 }
 
 /// A todo route's failure.
@@ -92,12 +129,21 @@ impl IntoResponse for TodoError {
 type Result<T, E = TodoError> = std::result::Result<T, E>;
 
 /// `GET /api/todos`: every row the caller may see, by id.
+#[utoipa::path(get, path = "/api/todos", tag = "todos",
+    security((), ("bearerAuth" = []), ("cookieAuth" = []), ("apiKey" = [])),
+    responses((status = 200, description = "Every row the table's RLS policies show the caller, by id", body = Vec<Todo>)))]
 pub(super) async fn list(rls: Rls) -> Result<Response> {
     let rows = rls.query(LIST, &[]).await?;
     json(StatusCode::OK, rows.into_iter().next())
 }
 
 /// `GET /api/todos/{id}`.
+#[utoipa::path(get, path = "/api/todos/{id}", tag = "todos",
+    params(("id" = i64, Path, description = "The todo's id")),
+    security((), ("bearerAuth" = []), ("cookieAuth" = []), ("apiKey" = [])),
+    responses(
+        (status = 200, description = "The row", body = Todo),
+        (status = 404, description = "No such row for this caller", body = ErrorBody)))]
 pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<Response> {
     let id = todo_id(id)?;
     let row = rls.query_opt(GET, &[(&id, Type::INT8)]).await?;
@@ -106,8 +152,18 @@ pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Resul
 
 /// `POST /api/todos`: 201 and the new row. `user_id` is `auth.uid()` by default,
 /// and the insert policy refuses any other.
-pub(super) async fn create(rls: Rls, body: Result<axum::Json<NewTodo>, JsonRejection>) -> Result<Response> {
-    let axum::Json(new) = body.map_err(bad_body)?;
+#[utoipa::path(post, path = "/api/todos", tag = "todos",
+    request_body = NewTodo,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 201, description = "The new row", body = Todo),
+        (status = 403, description = "Row level security or a grant refuses the insert", body = ErrorBody),
+        (status = 409, description = "The row conflicts with another", body = ErrorBody)))]
+pub(super) async fn create(
+    rls: Rls,
+    body: Result<axum::Json<JsonObject>, JsonRejection>,
+) -> Result<Response> {
+    let new: NewTodo = fields(body)?;
     no_nul(Some(&new.title))?;
     let params = [(&new.title as _, Type::TEXT), (&new.is_public as _, Type::BOOL)];
     let row = rls.query_opt(CREATE, &params).await?;
@@ -115,13 +171,22 @@ pub(super) async fn create(rls: Rls, body: Result<axum::Json<NewTodo>, JsonRejec
 }
 
 /// `PATCH /api/todos/{id}`: change any of `title`, `done`, `is_public`.
+#[utoipa::path(patch, path = "/api/todos/{id}", tag = "todos",
+    params(("id" = i64, Path, description = "The todo's id")),
+    request_body = TodoPatch,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The changed row", body = Todo),
+        (status = 403, description = "Row level security or a grant refuses the change", body = ErrorBody),
+        (status = 404, description = "No such row for this caller", body = ErrorBody),
+        (status = 409, description = "The row conflicts with another", body = ErrorBody)))]
 pub(super) async fn update(
     id: Result<Path<i64>, PathRejection>,
     rls: Rls,
-    body: Result<axum::Json<TodoPatch>, JsonRejection>,
+    body: Result<axum::Json<JsonObject>, JsonRejection>,
 ) -> Result<Response> {
     let id = todo_id(id)?;
-    let axum::Json(patch) = body.map_err(bad_body)?;
+    let patch: TodoPatch = fields(body)?;
     if patch.title.is_none() && patch.done.is_none() && patch.is_public.is_none() {
         return Err(invalid("give at least one of title, done, is_public"));
     }
@@ -137,6 +202,13 @@ pub(super) async fn update(
 }
 
 /// `DELETE /api/todos/{id}`: 204, or 404 if the caller cannot see or delete it.
+#[utoipa::path(delete, path = "/api/todos/{id}", tag = "todos",
+    params(("id" = i64, Path, description = "The todo's id")),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such row for this caller, or not the caller's to delete", body = ErrorBody),
+        (status = 409, description = "Another row refers to it", body = ErrorBody)))]
 pub(super) async fn delete(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<StatusCode> {
     let id = todo_id(id)?;
     let row = rls.query_opt(DELETE, &[(&id, Type::INT8)]).await?;
@@ -169,6 +241,20 @@ fn invalid(description: &'static str) -> TodoError {
         StatusCode::UNPROCESSABLE_ENTITY,
         ErrorBody::new("invalid_body", description),
     )
+}
+
+/// A JSON object, before its fields are read: a body of another JSON type
+/// (an array, say, which serde would read as the fields in order) is a 422.
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// The body's fields as `T`, or the error for a body that is not them.
+fn fields<T: serde::de::DeserializeOwned>(
+    body: std::result::Result<axum::Json<JsonObject>, JsonRejection>,
+) -> Result<T> {
+    let axum::Json(object) = body.map_err(bad_body)?;
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(|_| {
+        invalid("the body must be a JSON object with the documented fields and types, and no others")
+    })
 }
 
 fn bad_body(rejection: JsonRejection) -> TodoError {

@@ -26,6 +26,7 @@ mod limits;
 pub(crate) mod logging;
 mod me;
 mod middleware;
+mod openapi;
 pub(crate) mod ops;
 mod process;
 mod props;

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// `{"error": "...", "error_description": "..."}`, as in RFC 6749 §5.2 and RFC 6750.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A short machine-readable code, such as `invalid_token` or `not_found`.
     pub error: &'static str,

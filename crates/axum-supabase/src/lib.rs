@@ -170,6 +170,8 @@ mod json;
 mod jwks;
 mod layer;
 mod metrics;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod respond;
 mod service;
 #[cfg(feature = "cookies")]
@@ -204,7 +206,9 @@ pub use verifier::SupabaseAuth;
 /// Test support (feature `testing`): mint Supabase-shaped tokens.
 #[cfg(feature = "testing")]
 pub mod testing {
-    pub use crate::token::Token;
+    #[cfg(feature = "jwks")]
+    pub use crate::token::es256;
+    pub use crate::token::{Mint, Token, hs256};
 }
 
 /// Internals for this repository's fuzz targets, benches and tests (feature

@@ -24,7 +24,9 @@ impl SessionCookies {
         })
     }
 
-    async fn sign_out(&self, request: Request) -> Response {
+    /// The sign-out itself, for an application that mounts its own handler
+    /// (to document it, say): what [`sign_out_route`](Self::sign_out_route) calls.
+    pub async fn sign_out(&self, request: Request) -> Response {
         let auth = &self.inner.auth;
         let Some(context) = request.extensions().get::<AuthContext>() else {
             return auth.reject(Fault::MissingLayer.into());

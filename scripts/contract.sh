@@ -16,9 +16,12 @@ cd "$(dirname "$0")/.."
 VENV=$(realpath -m "${CONTRACT_VENV:-target/contract-venv}")
 PORT=${PORT:-39620}
 DEV_PORT=$PORT; DB_API_PORT=$((PORT + 1)); PG_PORT=$((PORT + 2)); DOUBLE_PORT=$((PORT + 3))
-if [ ! -x "$VENV/bin/schemathesis" ]; then
+# The pinned tools, made anew whenever the pins change.
+if [ ! -x "$VENV/bin/schemathesis" ] || ! cmp -s tests/contract/requirements.txt "$VENV/requirements.txt"; then
+  rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/contract/requirements.txt
+  cp tests/contract/requirements.txt "$VENV/requirements.txt"
 fi
 work=$(mktemp -d)
 chmod 755 "$work"

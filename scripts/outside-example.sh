@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the README's "Use it in your own axum app" example exactly as written,
-# with exactly the manifest the README shows under it, in a fresh crate
-# outside the workspace (the library by path). CI runs it. The README's other
-# `rust` blocks compile as doctests (src/lib.rs, ReadmeDoctests).
+# Builds the README's "Use it in your own axum app" example, and runs its
+# "Testing your routes" test, each exactly as written, with exactly the
+# manifest the README shows beside it, in a fresh crate outside the workspace
+# (the library by path). CI runs it. The README's other `rust` blocks compile
+# as doctests (src/lib.rs, ReadmeDoctests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The test command: makes sure the database tests have what they start
 # (Postgres server binaries and PgBouncer), the cookie tests their Node
-# fixture (the real @supabase/ssr) and the contract tests their tools
-# (schemathesis and openapi-spec-validator, pinned in
-# tests/contract/requirements.txt, in the virtualenv target/contract-venv),
-# then runs `cargo test --locked` and, unless arguments narrow the run,
-# scripts/contract.sh: the API against its own OpenAPI document.
+# fixture (the real @supabase/ssr) and the contract tests python3-venv and
+# curl, then runs `cargo test --locked` and, unless arguments narrow the run,
+# scripts/contract.sh: the API against its own OpenAPI document (it makes
+# the virtualenv target/contract-venv from tests/contract/requirements.txt).
 # With TEST_DATABASE_URL set, the tests use that server instead of their own
 # throwaway cluster; PgBouncer is still needed for the pooler tests.
 set -euo pipefail
@@ -15,6 +14,7 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=(postgresql)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing for the database tests: ${need[*]}"
@@ -28,15 +28,7 @@ fi
 
 bash scripts/node-fixture.sh
 
-venv=target/contract-venv
-if [ ! -x "$venv/bin/schemathesis" ] || ! cmp -s tests/contract/requirements.txt "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/contract/requirements.txt
-  cp tests/contract/requirements.txt "$venv/requirements.txt"
-fi
-
 cargo test --locked "$@"
 if (($# == 0)); then
-  CONTRACT_VENV="$venv" bash scripts/contract.sh
+  bash scripts/contract.sh
 fi

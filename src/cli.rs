@@ -199,7 +199,7 @@ fn serve(dev: bool) -> ExitCode {
     let _logs = match telemetry::init(&config.log_filter, config.log_format) {
         Ok(guard) => guard,
         Err(e) => {
-            eprintln!("error: RUST_LOG is invalid: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };

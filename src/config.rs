@@ -130,9 +130,15 @@ impl Config {
     /// Reads configuration through `lookup`, so tests never touch the process environment.
     pub fn from_lookup(dev: bool, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup);
+        // A dev default stands in for a variable the user left unset; the
+        // secret's stays out when it is given as a file.
         let with_dev = |name: &str| {
-            env.var(name)
-                .or_else(|| if dev { dev_default(name) } else { None })
+            env.var(name).or_else(|| {
+                let default = if dev { dev_default(name) } else { None }?;
+                let from_file =
+                    name == "SUPABASE_JWT_SECRET" && env.var("SUPABASE_JWT_SECRET_FILE").is_some();
+                (!from_file).then_some(default)
+            })
         };
         let mut auth = SupabaseAuthBuilder::from_lookup(with_dev)?;
         let jwt_secret = match env.secret("SUPABASE_JWT_SECRET")? {

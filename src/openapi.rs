@@ -9,8 +9,10 @@
 //! Responses every operation of a kind can give are added here rather than
 //! on each handler: 401 (with `WWW-Authenticate`) and 400 on the routes that
 //! take a token, 401 on the key routes, the body and id errors where there
-//! is a body or an id, the CSRF 403 on cookie-authenticated writes, and 503
-//! (shed, a dependency down; `Retry-After`) everywhere.
+//! is a body or an id, the CSRF 403 on cookie-authenticated writes, and 431
+//! (a head over the cap) and 503 (shed, a dependency down; `Retry-After`)
+//! everywhere. 405 belongs to no operation: it is the answer of a method a
+//! path does not document.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -192,7 +194,11 @@ fn complete(path: &str, method: &str, operation: &mut Map<String, Value>, cookie
     } else if takes(axum_supabase::openapi::API_KEY) {
         add(
             "401",
-            error("No secret API key, an unknown one, a user token, or a key from a browser"),
+            with_header(
+                error("No secret API key, an unknown one, a user token, or a key from a browser"),
+                "WWW-Authenticate",
+                "Bearer realm=\"api\", with error and error_description",
+            ),
         );
     }
     if takes(axum_supabase::openapi::COOKIE_AUTH) && write {
@@ -222,6 +228,10 @@ fn complete(path: &str, method: &str, operation: &mut Map<String, Value>, cookie
             error(&format!("A malformed request: {}", malformed.join(", "))),
         );
     }
+    add(
+        "431",
+        error("The request head is over MAX_HEADER_BYTES (a cookie jar grown too large, say)"),
+    );
     add(
         "503",
         with_header(

@@ -1,7 +1,8 @@
 //! `/api/todos`: the demo resource under Row Level Security.
 //!
 //! Every statement runs in the caller's [`Rls`] scope: as `authenticated`
-//! with the token's claims, or as `anon` without a token. The handlers have
+//! with the token's claims, as `anon` without a token, or on the read routes
+//! as `service_role` with a secret key where `DB_ROLES` lists it. The handlers have
 //! no ownership filter; the table's policies (`migrations/`) decide which
 //! rows exist for the caller. Postgres builds the JSON (as PostgREST does),
 //! so a row goes out as Postgres wrote it.
@@ -131,7 +132,9 @@ type Result<T, E = TodoError> = std::result::Result<T, E>;
 /// `GET /api/todos`: every row the caller may see, by id.
 #[utoipa::path(get, path = "/api/todos", tag = "todos",
     security((), ("bearerAuth" = []), ("cookieAuth" = []), ("apiKey" = [])),
-    responses((status = 200, description = "Every row the table's RLS policies show the caller, by id", body = Vec<Todo>)))]
+    responses(
+        (status = 200, description = "Every row the table's RLS policies show the caller, by id", body = Vec<Todo>),
+        (status = 403, description = "The caller's role (service_role for a secret key) is not in DB_ROLES", body = ErrorBody)))]
 pub(super) async fn list(rls: Rls) -> Result<Response> {
     let rows = rls.query(LIST, &[]).await?;
     json(StatusCode::OK, rows.into_iter().next())
@@ -143,6 +146,7 @@ pub(super) async fn list(rls: Rls) -> Result<Response> {
     security((), ("bearerAuth" = []), ("cookieAuth" = []), ("apiKey" = [])),
     responses(
         (status = 200, description = "The row", body = Todo),
+        (status = 403, description = "The caller's role (service_role for a secret key) is not in DB_ROLES", body = ErrorBody),
         (status = 404, description = "No such row for this caller", body = ErrorBody)))]
 pub(super) async fn get(id: Result<Path<i64>, PathRejection>, rls: Rls) -> Result<Response> {
     let id = todo_id(id)?;

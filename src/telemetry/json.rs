@@ -118,16 +118,29 @@ fn timestamp(line: &mut Vec<u8>) -> fmt::Result {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let (seconds, micros) = (since_epoch.as_secs(), since_epoch.subsec_micros());
+    let now = || {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (since_epoch.as_secs(), since_epoch.subsec_micros())
+    };
+    let (mut seconds, mut micros) = now();
     SECOND.with(|second| {
         let mut second = second.try_borrow_mut().map_err(|_| fmt::Error)?;
         if second.0 != seconds {
             let mut formatted = String::new();
-            SystemTime.format_time(&mut Writer::new(&mut formatted))?;
-            // Everything before the fraction: `2026-12-07T16:10:06`.
+            // The formatter reads the clock again: at a second's edge it can
+            // be a second ahead of ours, so read ours again until they agree.
+            for _ in 0..3 {
+                formatted.clear();
+                SystemTime.format_time(&mut Writer::new(&mut formatted))?;
+                // `2026-12-07T16:10:06`: the seconds are at 17..19.
+                if formatted.get(17..19).and_then(|s| s.parse::<u64>().ok()) == Some(seconds % 60) {
+                    break;
+                }
+                (seconds, micros) = now();
+            }
+            // Everything before the fraction.
             formatted.truncate(formatted.find('.').unwrap_or(formatted.len()));
             *second = (seconds, formatted);
         }

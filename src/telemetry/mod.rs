@@ -69,9 +69,12 @@ impl fmt::Debug for LogGuard {
 /// Installs the global subscriber, writing to stdout from a background
 /// thread. Keep the guard until the process ends.
 pub fn init(filter: &str, format: LogFormat) -> Result<LogGuard, Box<dyn std::error::Error + Send + Sync>> {
-    let filter = EnvFilter::try_new(filter)?;
-    let (writer, flush) = writer::spawn(std::io::stdout(), BUFFERED_BYTES)?;
-    tracing::subscriber::set_global_default(subscriber(filter, format, writer))?;
+    // Each message says what failed: only the first is about RUST_LOG.
+    let filter = EnvFilter::try_new(filter).map_err(|e| format!("RUST_LOG is invalid: {e}"))?;
+    let (writer, flush) = writer::spawn(std::io::stdout(), BUFFERED_BYTES)
+        .map_err(|e| format!("cannot start the log writer thread: {e}"))?;
+    tracing::subscriber::set_global_default(subscriber(filter, format, writer))
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     Ok(LogGuard { _flush: flush })
 }
 

@@ -173,6 +173,29 @@ fn mint_dev_tokens_match_dev_mode() {
     assert_eq!(body["is_anonymous"], true);
 }
 
+/// `serve --dev` fills in what is unset, but not a variable given as a file.
+#[test]
+fn dev_mode_takes_the_secret_from_a_file() {
+    let secret = random_secret();
+    let file = std::env::temp_dir().join(format!("asb-dev-secret-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let path = file.display().to_string();
+    let config = Config::from_lookup(true, |name| {
+        (name == "SUPABASE_JWT_SECRET_FILE").then(|| path.clone())
+    });
+    std::fs::remove_file(&file).unwrap();
+    let config = config.map_err(|e| e.to_string()).unwrap();
+    let app = TestApp::from_config(config, secret);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let issuer = format!("{}/auth/v1", axum_supabase::DEV_SUPABASE_URL);
+    let token = app.sign(app.token().issuer(&issuer));
+    let me = rt.block_on(app.get_bearer("/api/me", &token));
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+}
+
 #[test]
 fn bad_database_settings_exit_2_naming_the_variable_and_never_the_password() {
     let url = "postgresql://authenticator:hunter2-db-password@127.0.0.1:5432/postgres";
@@ -376,6 +399,7 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
     let garbage_root = format!("{db}?sslmode=verify-ca&sslrootcert={}", garbage.display());
     let no_root = format!("{db}?sslmode=verify-full");
     let weak_system = format!("{db}?sslmode=require&sslrootcert=system");
+    let weak_ca = format!("{db}?sslmode=verify-ca");
     let one_key = r#"{"default":"sb_secret_hunter2aaaaaaaaaaaaaaa_bbbbbbbb"}"#;
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
@@ -409,6 +433,15 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
             )],
             "SUPABASE_SECRET_KEYS",
         ),
+        // A name given twice: the second key would silently win.
+        (
+            vec![(
+                "SUPABASE_SECRET_KEYS",
+                r#"{"a":"sb_secret_hunter2x","a":"sb_secret_hunter2y"}"#,
+            )],
+            "SUPABASE_SECRET_KEYS",
+        ),
+        (vec![("SUPABASE_SECRET_KEYS", "{}")], "SUPABASE_SECRET_KEYS"),
         (
             vec![("SUPABASE_SECRET_KEY", "sb_publishable_hunter2")],
             "SUPABASE_SECRET_KEY",
@@ -421,6 +454,8 @@ fn every_startup_error_exits_2_before_binding_naming_the_variable() {
         (vec![("DATABASE_URL", &missing_root)], "DATABASE_URL"),
         (vec![("DATABASE_URL", &garbage_root)], "DATABASE_URL"),
         (vec![("DATABASE_URL", &weak_system)], "DATABASE_URL"),
+        // verify-ca would rest on the system's roots without checking the name.
+        (vec![("DATABASE_URL", &weak_ca)], "DATABASE_URL"),
         // verify-full with no root file, on a system whose trust store is empty.
         (
             vec![

@@ -189,3 +189,57 @@ async fn the_transaction_mode_pooler_works_with_client_tls() {
     let r = call(&plain, Method::GET, "/api/todos", Some(&u.token), None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
 }
+
+/// A flood of anonymous requests against a database whose TLS fails dials
+/// it about once a second, and logs about one line a second, not one each.
+#[tokio::test]
+async fn a_failing_database_is_dialled_and_logged_once_a_second_not_once_a_request() {
+    use axum_supabase_auth::config::LogFormat;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A server that answers every SSLRequest with 'N', as one without TLS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dials = Arc::new(AtomicUsize::new(0));
+    let counted = dials.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_ok() {
+                    let _ = socket.write_all(b"N").await;
+                }
+            });
+        }
+    });
+
+    let (capture, _guard) = crate::logging::Capture::start(LogFormat::Json);
+    let app = app_with_url(format!(
+        "postgresql://authenticator@127.0.0.1:{port}/postgres?sslmode=require"
+    ));
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        let r = call(&app, Method::GET, "/api/todos", None, None).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+        assert_eq!(r.json()["error_description"], "database TLS handshake failed");
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let dialled = dials.load(Ordering::SeqCst);
+    assert!(
+        dialled >= 1 && dialled <= seconds,
+        "{dialled} dials in {seconds} s"
+    );
+    let warnings = capture
+        .text()
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") && l.contains("database TLS handshake failed"))
+        .count();
+    assert!(
+        warnings >= 1 && warnings <= seconds,
+        "{warnings} warnings in {seconds} s"
+    );
+    server.abort();
+}

@@ -171,6 +171,22 @@ async fn the_document_is_fixed_bytes_with_cookie_auth_only_when_cookies_are_on()
         "#/components/schemas/ErrorBody"
     );
     assert!(unauthorized["headers"].get("WWW-Authenticate").is_some());
+    let key_refused = &doc["paths"]["/api/service/whoami"]["get"]["responses"]["401"];
+    assert!(key_refused["headers"].get("WWW-Authenticate").is_some());
+    // A head over the cap and an overload can meet any operation.
+    for (method, path) in operations(&doc) {
+        let responses = &doc["paths"][&path][&method]["responses"];
+        assert!(
+            responses.get("431").is_some() && responses.get("503").is_some(),
+            "{method} {path}"
+        );
+    }
+    // The read routes under RLS: a role DB_ROLES does not list.
+    assert!(
+        doc["paths"]["/api/todos"]["get"]["responses"]
+            .get("403")
+            .is_some()
+    );
     assert!(
         doc["paths"]["/api/me"]["get"]["responses"]["503"]["headers"]
             .get("Retry-After")

@@ -118,6 +118,38 @@ fn copying_env_example_sets_nothing() {
     assert!(set.is_empty(), ".env.example sets {set:?}");
 }
 
+/// Each commented example, uncommented as a user would, means what it shows
+/// once dotenvy has read it: a JSON value keeps its quotes.
+#[test]
+fn each_example_line_uncommented_reads_as_written() {
+    for line in ENV_EXAMPLE.lines() {
+        let Some(assignment) = line.strip_prefix("# ") else {
+            continue;
+        };
+        let Some((name, raw)) = assignment.split_once('=') else {
+            continue;
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            continue;
+        }
+        let read: Vec<(String, String)> = dotenvy::from_read_iter(assignment.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let shown = raw
+            .strip_prefix('\'')
+            .and_then(|r| r.strip_suffix('\''))
+            .unwrap_or(raw);
+        assert_eq!(read, vec![(name.to_owned(), shown.to_owned())], "{line}");
+        if name == "SUPABASE_SECRET_KEYS" {
+            assert!(serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&read[0].1).is_ok());
+        }
+    }
+}
+
 /// Metric names and label names in `/metrics` text.
 fn exposed(text: &str) -> BTreeSet<String> {
     text.lines()

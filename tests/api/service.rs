@@ -175,6 +175,43 @@ async fn each_key_is_named_and_every_other_caller_is_refused() {
     assert!(!logs.contains(&token));
 }
 
+/// A secret key from a browser is refused whatever it is, but only a
+/// configured one is worth a warning, and a flood gets one line a second.
+#[tokio::test]
+async fn a_leaked_key_is_warned_about_once_a_second_and_a_made_up_one_not_at_all() {
+    let s = Service::start(&[]).await;
+    let unknown = make_key();
+    let started = std::time::Instant::now();
+    for key in [&unknown, &s.default_key] {
+        for _ in 0..100 {
+            let (status, _) = s
+                .get(
+                    "/api/service/whoami",
+                    &[("apikey", key), ("origin", "https://x.example")],
+                )
+                .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let mut server = s.server;
+    assert!(server.stop().await.success());
+    let logs = server.stdout() + &server.stderr();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("came from a browser"))
+        .collect();
+    assert!(
+        !warnings.is_empty() && warnings.len() <= seconds,
+        "{} warnings in {seconds} s",
+        warnings.len()
+    );
+    assert!(
+        warnings.iter().all(|l| l.contains(r#""key":"default""#)),
+        "{warnings:?}"
+    );
+}
+
 /// Node's own `fetch` (undici: `user-agent: node`, `sec-fetch-mode: cors`)
 /// from a server is a server.
 #[tokio::test]

@@ -177,6 +177,7 @@ mod service;
 #[cfg(feature = "cookies")]
 pub mod session;
 mod task;
+mod throttle;
 #[cfg(feature = "testing")]
 mod token;
 mod user;

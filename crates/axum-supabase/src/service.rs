@@ -85,6 +85,8 @@ pub const APIKEY_HEADER: &str = "apikey";
 pub(crate) struct ServiceKeys {
     mac: hmac::Key,
     keys: Vec<(Arc<str>, hmac::Tag)>,
+    /// "A configured key came from a browser": one line a second at most.
+    leak_warnings: crate::throttle::Throttle,
 }
 
 impl std::fmt::Debug for ServiceKeys {
@@ -127,7 +129,11 @@ impl ServiceKeys {
         if keys.is_empty() {
             return Err(Reason::Rule("holds no key"));
         }
-        Ok(Self { mac, keys })
+        Ok(Self {
+            mac,
+            keys,
+            leak_warnings: crate::throttle::Throttle::default(),
+        })
     }
 
     /// The name of the key `presented` is, if any. Every key is compared,
@@ -207,11 +213,23 @@ fn check(parts: &Parts, ctx: &AuthContext) -> Result<ServiceCaller, AuthRejectio
         return Err(refuse(fault));
     };
     let value = value.as_bytes();
+    let keys = ctx.responder.service_keys();
     if value.starts_with(SECRET_KEY_PREFIX.as_bytes()) && from_browser(&parts.headers) {
-        tracing::warn!("a secret API key came from a browser; it has leaked and should be rotated");
+        // Refused whatever the key. Only a configured key has leaked: anyone
+        // can send a made-up one, so that is no news for the operator.
+        if let Some(keys) = keys
+            && let Some(name) = keys.find(value)
+            && let Some(held) = keys.leak_warnings.allow()
+        {
+            tracing::warn!(
+                key = &**name,
+                held,
+                "a configured secret API key came from a browser: it has leaked, rotate it"
+            );
+        }
         return Err(refuse(Fault::ServiceKeyFromBrowser));
     }
-    let found = ctx.responder.service_keys().and_then(|keys| keys.find(value));
+    let found = keys.and_then(|keys| keys.find(value));
     match found {
         Some(key) => {
             tracing::debug!(key = &**key, "service caller");

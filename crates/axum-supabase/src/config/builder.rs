@@ -368,7 +368,8 @@ impl SupabaseAuthBuilder {
                 "must be 1 to 64 visible ASCII characters, without quotes or backslashes",
             ));
         }
-        let service_keys = if self.secret_keys.is_empty() {
+        // `{}` read from the environment is a mistake, not "no keys".
+        let service_keys = if self.secret_keys.is_empty() && self.secret_keys_var.is_none() {
             None
         } else {
             let pairs = self
@@ -556,17 +557,36 @@ impl SupabaseAuthBuilder {
 /// `SUPABASE_SECRET_KEYS`: a JSON object of names to keys, as
 /// `@supabase/server` reads it. The reason never quotes the value.
 fn parse_secret_keys(json: &str) -> Result<Vec<(String, SecretString)>, Reason> {
-    let not_an_object = Reason::Rule(
-        "must be a JSON object of names to sb_secret_ keys, like {\"default\":\"sb_secret_...\"}",
-    );
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(json).map_err(|_| not_an_object)?;
-    map.into_iter()
-        .map(|(name, key)| match key {
-            serde_json::Value::String(key) => Ok((name, SecretString::from(key))),
-            _ => Err(not_an_object),
-        })
-        .collect()
+    /// Every entry, in the order given: a map would keep one of two keys of
+    /// the same name silently, and `ServiceKeys::new` must see both.
+    struct Entries(Vec<(String, SecretString)>);
+
+    impl<'de> serde::Deserialize<'de> for Entries {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Entries;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object of strings")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                    let mut entries = Vec::new();
+                    while let Some((name, key)) = map.next_entry::<String, String>()? {
+                        entries.push((name, SecretString::from(key)));
+                    }
+                    Ok(Entries(entries))
+                }
+            }
+            d.deserialize_map(Visitor)
+        }
+    }
+
+    // serde_json's message could quote the JSON, keys and all: it is dropped.
+    serde_json::from_str::<Entries>(json).map(|e| e.0).map_err(|_| {
+        Reason::Rule(
+            "must be a JSON object of names to sb_secret_ keys, like {\"default\":\"sb_secret_...\"}",
+        )
+    })
 }
 
 #[cfg(test)]

@@ -242,8 +242,15 @@ mod tests {
         );
         let blank = read(vec![("SUPABASE_JWT_SECRET_FILE", empty.display().to_string())]).err();
         assert_eq!(
-            blank.map(|e| e.reason()),
+            blank.as_ref().map(|e| e.reason()),
             Some(Reason::Rule("names an empty file"))
+        );
+        assert_eq!(
+            blank.map(|e| e.to_string()),
+            Some(format!(
+                "SUPABASE_JWT_SECRET_FILE is invalid: names an empty file ({})",
+                empty.display()
+            ))
         );
         // Not a secret: no _FILE.
         let lookup = |name: &str| (name == "RUST_LOG_FILE").then(|| path.clone());

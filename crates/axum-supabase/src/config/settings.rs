@@ -405,6 +405,10 @@ impl fmt::Display for BuildError {
             (None, Reason::Unreadable(kind), Some(path)) => {
                 write!(f, "{name}() is invalid: the file {path} it names cannot be read ({kind})")
             }
+            // A `_FILE` rule (an empty file): the path, which is no secret.
+            (Some(var), Reason::Rule(rule), Some(path)) if var.ends_with("_FILE") => {
+                write!(f, "{var} is invalid: {rule} ({path})")
+            }
             (Some(_), Reason::NoKeys, _) => f.write_str(
                 "SUPABASE_JWT_SECRET is not set and SUPABASE_JWKS_URL is off: there is no key to verify tokens with",
             ),

@@ -299,7 +299,8 @@ impl DatabaseBuilder {
     /// One connection outside the pool, with the same settings and TLS: for
     /// migrations and other one-off jobs. Drive the returned connection
     /// future (spawn it) while the client is in use, as with
-    /// `tokio_postgres::connect`.
+    /// `tokio_postgres::connect`. A server that takes the connection but
+    /// stalls its handshake is given up after [`CONNECT_TIMEOUT`].
     pub async fn connect(
         &self,
     ) -> Result<
@@ -312,7 +313,12 @@ impl DatabaseBuilder {
         self.check()?;
         let (config, tls) = self.pg_config()?;
         let connector = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config(&tls)?);
-        let (client, connection) = config.connect(connector).await.map_err(|e| {
+        // The driver's own connect timeout covers the TCP connect, not TLS
+        // or the startup exchange after it.
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(connector))
+            .await
+            .map_err(|_| ConnectError::TimedOut)?;
+        let (client, connection) = connected.map_err(|e| {
             if tls::is_tls_failure(&e) {
                 ConnectError::Tls(e)
             } else {
@@ -329,6 +335,10 @@ impl DatabaseBuilder {
     }
 }
 
+/// How long [`DatabaseBuilder::connect`] waits for a connection, handshakes
+/// and startup included.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why [`DatabaseBuilder::connect`] made no connection.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -343,6 +353,9 @@ pub enum ConnectError {
     /// The database could not be reached, or refused the connection.
     #[error("cannot connect to the database: {0}")]
     Postgres(tokio_postgres::Error),
+    /// No connection within [`CONNECT_TIMEOUT`].
+    #[error("cannot connect to the database: no connection within 30 s")]
+    TimedOut,
 }
 
 /// Lowercase identifiers only, so no quoting rule of Postgres is involved.

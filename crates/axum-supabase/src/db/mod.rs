@@ -69,7 +69,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
-pub use config::{ConnectError, DEFAULT_DB_ROLES, DatabaseBuilder};
+pub use config::{CONNECT_TIMEOUT, ConnectError, DEFAULT_DB_ROLES, DatabaseBuilder};
 pub use error::DbError;
 pub use layer::{DatabaseLayer, DatabaseService};
 pub use scope::{Param, Rls, Tx};
@@ -99,10 +99,68 @@ struct Inner {
     /// `user@host:port/database`, for `Debug`; never the password.
     target: String,
     ready: Readiness,
+    dial: Dial,
     /// Under `sslmode=prefer` with a host off this machine: the same
     /// connection with TLS required, to learn at startup whether the pool
     /// ends up in plain text.
     plain_probe: Option<(tokio_postgres::Config, MakeRustlsConnect)>,
+}
+
+/// How long a failed dial answers for the next requests that find no idle
+/// connection: a flood of requests against a database that is down, or whose
+/// certificate fails, dials it once a second, not once a request.
+const DIAL_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The last failed dial, and the warnings it gives.
+struct Dial {
+    start: Instant,
+    /// Milliseconds since `start` of the last failed dial, plus one (0: none).
+    failed_at: std::sync::atomic::AtomicU64,
+    /// Whether that failure was TLS's.
+    failed_tls: std::sync::atomic::AtomicBool,
+    warnings: crate::throttle::Throttle,
+}
+
+impl Dial {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            failed_at: std::sync::atomic::AtomicU64::new(0),
+            failed_tls: std::sync::atomic::AtomicBool::new(false),
+            warnings: crate::throttle::Throttle::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// The error of a dial that failed less than [`DIAL_BACKOFF`] ago.
+    fn recent_failure(&self) -> Option<DbError> {
+        use std::sync::atomic::Ordering;
+        let at = self.failed_at.load(Ordering::Acquire);
+        let recent = at != 0 && u128::from(self.now().saturating_sub(at)) < DIAL_BACKOFF.as_millis();
+        recent.then(|| {
+            if self.failed_tls.load(Ordering::Acquire) {
+                DbError::Tls
+            } else {
+                DbError::Unavailable
+            }
+        })
+    }
+
+    fn failed(&self, tls: bool) {
+        use std::sync::atomic::Ordering;
+        self.failed_tls.store(tls, Ordering::Release);
+        self.failed_at.store(self.now(), Ordering::Release);
+    }
+
+    fn succeeded(&self) {
+        use std::sync::atomic::Ordering;
+        if self.failed_at.load(Ordering::Relaxed) != 0 {
+            self.failed_at.store(0, Ordering::Release);
+        }
+    }
 }
 
 /// What readiness probes share: the last ping, and the one in flight.
@@ -263,6 +321,7 @@ impl Database {
                 session_ttl: b.session_cache_ttl,
                 target,
                 plain_probe,
+                dial: Dial::new(),
                 ready: Readiness {
                     last_ok: std::sync::atomic::AtomicBool::new(true),
                     ..Readiness::default()
@@ -398,8 +457,9 @@ impl Database {
             return;
         };
         let probe = tokio::time::timeout(self.inner.acquire_timeout, config.connect(connector.clone()));
+        // Any other failure is the pool's too, and each request says so.
         if let Ok(Err(e)) = probe.await
-            && tls::is_tls_failure(&e)
+            && tls::is_tls_refused(&e)
         {
             tracing::warn!(
                 "DATABASE_URL names a host off this machine and the connection is not encrypted: \
@@ -452,6 +512,14 @@ impl Database {
     }
 
     pub(crate) async fn acquire(&self) -> Result<Object, DbError> {
+        let dial = &self.inner.dial;
+        // A dial failed just now: without an idle connection this request
+        // would dial again, so it gets that answer instead.
+        if let Some(error) = dial.recent_failure()
+            && self.inner.pool.status().available == 0
+        {
+            return Err(error);
+        }
         let conn = self.inner.pool.get().await;
         // A request's own success or failure outdates the readiness probe's memory.
         if conn.is_ok()
@@ -463,24 +531,33 @@ impl Database {
         {
             *lock(&self.inner.ready.last) = None;
         }
-        conn.map_err(|e| match &e {
-            deadpool_postgres::PoolError::Backend(pg) if tls::is_tls_failure(pg) => {
+        let e = match conn {
+            Ok(conn) => {
+                dial.succeeded();
+                return Ok(conn);
+            }
+            Err(e) => e,
+        };
+        let tls = matches!(&e, deadpool_postgres::PoolError::Backend(pg) if tls::is_tls_failure(pg));
+        if matches!(e, deadpool_postgres::PoolError::Backend(_)) {
+            dial.failed(tls);
+        }
+        // One line a second at most, with the count of those held back.
+        if let Some(held) = dial.warnings.allow() {
+            match &e {
                 // The driver's message names the check that failed, never a credential.
-                tracing::warn!(error = %pg, "{}", error::TLS_FAILED);
-                DbError::Tls
-            }
-            deadpool_postgres::PoolError::Backend(pg) => {
-                tracing::warn!(
+                deadpool_postgres::PoolError::Backend(pg) if tls => {
+                    tracing::warn!(error = %pg, held, "{}", error::TLS_FAILED);
+                }
+                deadpool_postgres::PoolError::Backend(pg) => tracing::warn!(
                     sqlstate = pg.code().map(|c| c.code()),
+                    held,
                     "cannot open a database connection"
-                );
-                DbError::Unavailable
+                ),
+                other => tracing::warn!(reason = %pool_reason(other), held, "no database connection"),
             }
-            other => {
-                tracing::warn!(reason = %pool_reason(other), "no database connection");
-                DbError::Unavailable
-            }
-        })
+        }
+        Err(if tls { DbError::Tls } else { DbError::Unavailable })
     }
 }
 

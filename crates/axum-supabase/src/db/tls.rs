@@ -5,11 +5,14 @@
 //! | `disable` | never | — |
 //! | `prefer` (default) | if the server offers it, else plain | not checked, unless `sslrootcert` is given (then as `verify-ca`) |
 //! | `require` | always, or no connection | the same as `prefer` |
-//! | `verify-ca` | always | chains to `sslrootcert`, or to the system roots |
-//! | `verify-full` | always | the same, and names the host |
+//! | `verify-ca` | always | chains to `sslrootcert`, which it needs |
+//! | `verify-full` | always | chains to `sslrootcert`, or to the system roots, and names the host |
 //!
 //! `sslrootcert=system` takes the system's roots, and as in libpq 16 it
-//! makes the default `verify-full`. The handshake is rustls with aws-lc-rs,
+//! makes the default `verify-full`. The system's roots vouch for any host
+//! they know, so a check that skips the name never rests on them: `verify-ca`
+//! without a root file is refused (libpq looks for `~/.postgresql/root.crt`
+//! there, and fails without one). The handshake is rustls with aws-lc-rs,
 //! the library's one crypto provider, chosen here and installed nowhere.
 
 use std::path::{Path, PathBuf};
@@ -161,6 +164,11 @@ pub(super) fn split(url: &str) -> Result<(String, TlsSettings), Reason> {
                 "sets sslrootcert=system, which needs sslmode=verify-full (as in libpq)",
             ));
         }
+        (Some(SslMode::VerifyCa), RootSource::Unset) => {
+            return Err(Reason::Rule(
+                "sets sslmode=verify-ca without sslrootcert: give the CA file, or use verify-full",
+            ));
+        }
         (m, _) => m.unwrap_or(SslMode::Prefer),
     };
     let mut rest = url[..query_start].to_owned();
@@ -195,25 +203,26 @@ impl TlsSettings {
     }
 
     /// The rustls configuration, its roots loaded now: a file that cannot be
-    /// read, holds no certificate, or a `verify-*` mode with no root at all is
-    /// refused before the server starts.
+    /// read or holds no certificate, or `verify-full` on a system with no
+    /// roots, is refused before the server starts. `disable` reads no file,
+    /// as in libpq.
     pub(super) fn client_config(&self) -> Result<ClientConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = match &self.roots {
-            RootSource::Unset if matches!(self.mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
+        let roots = match (&self.roots, self.mode) {
+            (_, SslMode::Disable) => None,
+            // `split` refuses verify-ca without a file; verify-full checks the name.
+            (RootSource::Unset, SslMode::VerifyCa | SslMode::VerifyFull) | (RootSource::System, _) => {
                 Some(system_roots()?)
             }
-            RootSource::Unset => None,
-            RootSource::System => Some(system_roots()?),
-            RootSource::File(path) => Some(file_roots(path)?),
+            (RootSource::Unset, _) => None,
+            (RootSource::File(path), _) => Some(file_roots(path)?),
         };
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|_| TlsError::Rule(Reason::Rule("no TLS version is available")))?;
         let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, roots) {
-            (SslMode::Disable, _) | (SslMode::Prefer | SslMode::Require, None) => {
-                Arc::new(AnyCertificate(provider))
-            }
+            // Disable never shakes hands; prefer and require check nothing without a root.
+            (_, None) => Arc::new(AnyCertificate(provider)),
             (mode, Some(roots)) => {
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                     .build()
@@ -224,11 +233,6 @@ impl TlsSettings {
                     // libpq's verify-ca, and require or prefer with a root given.
                     Arc::new(ChainOnly(webpki))
                 }
-            }
-            (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
-                return Err(TlsError::Rule(Reason::Rule(
-                    "needs a root certificate: set sslrootcert",
-                )));
             }
         };
         Ok(builder
@@ -365,6 +369,12 @@ pub(super) fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
     e.to_string().starts_with("error performing TLS handshake")
 }
 
+/// Whether the server answered the TLS request with "no" (tokio-postgres's
+/// `connect_tls.rs`), rather than failing a handshake it began.
+pub(super) fn is_tls_refused(e: &tokio_postgres::Error) -> bool {
+    is_tls_failure(e) && e.to_string().ends_with("server does not support TLS")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,8 +413,8 @@ mod tests {
             Ok(("postgresql://u:pa%3Fss@h/db".to_owned(), SslMode::Disable))
         );
         assert_eq!(
-            settings("postgresql://u:pa?ss@h/db?sslmode=verify-ca").map(|s| (s.0, s.1)),
-            Ok(("postgresql://u:pa?ss@h/db".to_owned(), SslMode::VerifyCa))
+            settings("postgresql://u:pa?ss@h/db?sslmode=verify-full").map(|s| (s.0, s.1)),
+            Ok(("postgresql://u:pa?ss@h/db".to_owned(), SslMode::VerifyFull))
         );
     }
 
@@ -416,6 +426,14 @@ mod tests {
         );
         assert!(settings("postgresql://u@h/db?sslrootcert=system&sslmode=require").is_err());
         assert!(settings("postgresql://u@h/db?sslrootcert=system&sslmode=verify-ca").is_err());
+        // Nor may verify-ca fall back to them: any public certificate for any host would pass.
+        assert_eq!(
+            settings("postgresql://u@h/db?sslmode=verify-ca").err(),
+            Some(Reason::Rule(
+                "sets sslmode=verify-ca without sslrootcert: give the CA file, or use verify-full"
+            ))
+        );
+        assert!(settings("postgresql://u@h/db?sslmode=verify-ca&sslrootcert=/ca.crt").is_ok());
     }
 
     #[test]

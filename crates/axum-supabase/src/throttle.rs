@@ -1,0 +1,78 @@
+//! One warning a second at most, whatever a client sends: a line that any
+//! request can cause must not let a flood of requests flood the log.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Lets one event through per interval and counts the ones it holds back.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    start: Instant,
+    interval: Duration,
+    /// Milliseconds since `start` of the last event let through, plus one (0: none yet).
+    last: AtomicU64,
+    held: AtomicU64,
+}
+
+impl Throttle {
+    /// One event per `interval`.
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            start: Instant::now(),
+            interval,
+            last: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when this event may be logged, `n` being the events held
+    /// back since the last one; `None` when it is held back.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        let due = last == 0 || u128::from(now - last.min(now)) >= self.interval.as_millis();
+        if due
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.held.swap(0, Ordering::AcqRel));
+        }
+        self.held.fetch_add(1, Ordering::AcqRel);
+        None
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_event_per_interval_and_a_count_of_the_rest() {
+        let throttle = Throttle::new(Duration::from_millis(50));
+        assert_eq!(throttle.allow(), Some(0));
+        assert!((0..1000).all(|_| throttle.allow().is_none()));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(throttle.allow(), Some(1000));
+        assert_eq!(throttle.allow(), None);
+    }
+
+    #[test]
+    fn threads_racing_let_one_through() {
+        let throttle = Throttle::new(Duration::from_secs(3600));
+        let through: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..500).filter(|_| throttle.allow().is_some()).count()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        });
+        assert_eq!(through, 1);
+    }
+}

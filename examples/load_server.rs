@@ -26,7 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::new(&config)?;
     state.verifier.start();
     let mut router = routes::router(state, false).merge(twin::router());
-    if let Ok(url) = std::env::var("DATABASE_URL") {
+    // The baseline's own pool is plain and reads the URL as tokio-postgres
+    // does, which knows no verify-* modes: it stays out of the TLS server.
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.contains("sslrootcert=")
+    {
         let pool_size = std::env::var("DB_POOL_SIZE")
             .ok()
             .and_then(|n| n.parse().ok())

@@ -7,18 +7,18 @@
 # on CPU 0, wrk on CPU 1, Postgres wherever the kernel puts it.
 #
 # Prints, for each route and round: req/s, and CPU-us per request of the
-# server and of Postgres (every backend of the cluster, from /proc), then the
+# server and of Postgres (every backend of the cluster, live or reaped, from /proc), then the
 # median ratio scoped/unscoped of the total; and the scoped read once more with
 # the pool over TLS (sslmode=verify-full, a CA made here), against the same
 # read in plain text: a figure, not a goal. Round trips are counted apart,
 # through scripts/rt-proxy.py between the pool and Postgres: the times the
 # client writes again after the server has answered, over COUNT requests each.
 #
-# env: DURATION=8 WARMUP=2 REPEAT=3 CONNS=16 POOL=8 COUNT=200 PORT=39600
+# env: DURATION=8 WARMUP=2 REPEAT=3 CONNS=16 POOL=8 COUNT=200 PORT=31600 (below the kernel's ephemeral range: the pools and the proxy open many connections, and one of them once took the port from under the server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8}; WARMUP=${WARMUP:-2}; REPEAT=${REPEAT:-3}; CONNS=${CONNS:-16}; POOL=${POOL:-8}
-COUNT=${COUNT:-200}; PORT=${PORT:-39600}
+COUNT=${COUNT:-200}; PORT=${PORT:-31600}
 PG_PORT=$((PORT + 1)); PROXY_PORT=$((PORT + 2)); CONTROL_PORT=$((PORT + 3)); RT_PORT=$((PORT + 4)); TLS_PORT=$((PORT + 5))
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 
@@ -91,7 +91,14 @@ start_server "$TLS_PORT" "$tls_url" "$work/server-tls.log"
 tls_spid=${pids[-1]}
 hz=$(getconf CLK_TCK)
 ticks() { awk '{s += $14 + $15} END {print s}' "/proc/$1/stat"; }
-pg_ticks() { local s=0 p; for p in $(pgrep -P "$postmaster"); do s=$((s + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$s"; }
+# Postgres: the live backends, plus what the postmaster has reaped (its
+# cutime and cstime), so that a backend ending mid-round keeps its count.
+pg_ticks() {
+  local s p
+  s=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
+  for p in $(pgrep -P "$postmaster"); do s=$((s + $(ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$s"
+}
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$work/auth.lua"
 printf '%-5s %-22s %9s %14s %12s %12s\n' round route req/s server_us/req pg_us/req total_us/req >"$work/table"
 declare -A TOTAL

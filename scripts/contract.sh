@@ -8,7 +8,7 @@
 #      double (examples/gotrue_double.rs) for sign-out: every operation.
 # Prints, per run, the operations, test cases and failures; exits non-zero on
 # any failure. The tools come from tests/contract/requirements.txt, in the
-# virtualenv CONTRACT_VENV (scripts/test.sh makes it).
+# virtualenv CONTRACT_VENV, made here whenever the pins change.
 #
 # env: CONTRACT_VENV=target/contract-venv PORT=39620
 set -euo pipefail
@@ -18,6 +18,11 @@ PORT=${PORT:-39620}
 DEV_PORT=$PORT; DB_API_PORT=$((PORT + 1)); PG_PORT=$((PORT + 2)); DOUBLE_PORT=$((PORT + 3))
 # The pinned tools, made anew whenever the pins change.
 if [ ! -x "$VENV/bin/schemathesis" ] || ! cmp -s tests/contract/requirements.txt "$VENV/requirements.txt"; then
+  # Only ever a virtualenv, or nothing: CONTRACT_VENV may name any path.
+  if [ -e "$VENV" ] && [ ! -f "$VENV/pyvenv.cfg" ]; then
+    echo "contract: $VENV exists and is not a virtualenv; set CONTRACT_VENV elsewhere" >&2
+    exit 1
+  fi
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/contract/requirements.txt

@@ -230,7 +230,9 @@ fn complete(path: &str, method: &str, operation: &mut Map<String, Value>, cookie
     }
     add(
         "431",
-        error("The request head is over MAX_HEADER_BYTES (a cookie jar grown too large, say)"),
+        error(
+            "The request head is over MAX_HEADER_BYTES (a cookie jar grown too large, say); beyond twice the cap the server's HTTP layer answers 431 with no body",
+        ),
     );
     add(
         "503",

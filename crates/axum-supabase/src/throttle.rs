@@ -29,8 +29,13 @@ impl Throttle {
     /// back since the last one; `None` when it is held back.
     pub(crate) fn allow(&self) -> Option<u64> {
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        self.allow_at(now)
+    }
+
+    /// [`allow`](Self::allow) at `now`, milliseconds since `start` plus one.
+    fn allow_at(&self, now: u64) -> Option<u64> {
         let last = self.last.load(Ordering::Relaxed);
-        let due = last == 0 || u128::from(now - last.min(now)) >= self.interval.as_millis();
+        let due = last == 0 || u128::from(now.saturating_sub(last)) >= self.interval.as_millis();
         if due
             && self
                 .last
@@ -56,12 +61,12 @@ mod tests {
 
     #[test]
     fn one_event_per_interval_and_a_count_of_the_rest() {
-        let throttle = Throttle::new(Duration::from_millis(50));
-        assert_eq!(throttle.allow(), Some(0));
-        assert!((0..1000).all(|_| throttle.allow().is_none()));
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(throttle.allow(), Some(1000));
-        assert_eq!(throttle.allow(), None);
+        let throttle = Throttle::new(Duration::from_millis(1000));
+        assert_eq!(throttle.allow_at(1), Some(0));
+        assert!((0..1000).all(|i| throttle.allow_at(1 + i).is_none()));
+        assert_eq!(throttle.allow_at(1001), Some(1000));
+        assert_eq!(throttle.allow_at(1500), None);
+        assert_eq!(throttle.allow_at(2001), Some(1));
     }
 
     #[test]

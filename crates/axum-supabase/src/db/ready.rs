@@ -1,7 +1,8 @@
 //! Getting a connection: the pool, readiness's memory of the last ping,
-//! and the backoff after a failed dial. A flood of requests or probes costs
-//! the database at most one ping a second, and a database that cannot be
-//! reached a dial a second and a warning a second.
+//! and the backoff after a failed dial. A flood of probes costs the database
+//! at most one ping a second; a flood of requests against a database that
+//! cannot be reached costs about one dial a second (besides the requests
+//! already waiting in the pool) and one warning a second.
 
 use std::time::{Duration, Instant};
 
@@ -9,18 +10,18 @@ use deadpool_postgres::Object;
 
 use super::{Database, DbError, error, tls};
 
-/// How long a failed dial answers for the next requests that find no idle
-/// connection: a flood of requests against a database that is down, or whose
-/// certificate fails, dials it once a second, not once a request.
+/// How long a failed dial answers for the next requests that would open a
+/// connection: a flood of requests against a database that is down, or
+/// whose certificate fails, dials it about once a second, not once a request.
 const DIAL_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The last failed dial, and the warnings it gives.
 pub(super) struct Dial {
     start: Instant,
-    /// Milliseconds since `start` of the last failed dial, plus one (0: none).
-    failed_at: std::sync::atomic::AtomicU64,
-    /// Whether that failure was TLS's.
-    failed_tls: std::sync::atomic::AtomicBool,
+    /// The last failed dial: milliseconds since `start`, plus one, shifted
+    /// left once, with the low bit set when TLS failed (0: none). One word,
+    /// so the time and the kind are always of the same failure.
+    failed: std::sync::atomic::AtomicU64,
     warnings: crate::throttle::Throttle,
 }
 
@@ -28,23 +29,22 @@ impl Dial {
     pub(super) fn new() -> Self {
         Self {
             start: Instant::now(),
-            failed_at: std::sync::atomic::AtomicU64::new(0),
-            failed_tls: std::sync::atomic::AtomicBool::new(false),
+            failed: std::sync::atomic::AtomicU64::new(0),
             warnings: crate::throttle::Throttle::default(),
         }
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+        u64::try_from(self.start.elapsed().as_millis()).map_or(u64::MAX >> 2, |ms| ms.min(u64::MAX >> 2)) + 1
     }
 
     /// The error of a dial that failed less than [`DIAL_BACKOFF`] ago.
     fn recent_failure(&self) -> Option<DbError> {
-        use std::sync::atomic::Ordering;
-        let at = self.failed_at.load(Ordering::Acquire);
+        let failed = self.failed.load(std::sync::atomic::Ordering::Acquire);
+        let at = failed >> 1;
         let recent = at != 0 && u128::from(self.now().saturating_sub(at)) < DIAL_BACKOFF.as_millis();
         recent.then(|| {
-            if self.failed_tls.load(Ordering::Acquire) {
+            if failed & 1 == 1 {
                 DbError::Tls
             } else {
                 DbError::Unavailable
@@ -53,15 +53,14 @@ impl Dial {
     }
 
     fn failed(&self, tls: bool) {
-        use std::sync::atomic::Ordering;
-        self.failed_tls.store(tls, Ordering::Release);
-        self.failed_at.store(self.now(), Ordering::Release);
+        let failed = (self.now() << 1) | u64::from(tls);
+        self.failed.store(failed, std::sync::atomic::Ordering::Release);
     }
 
     fn succeeded(&self) {
         use std::sync::atomic::Ordering;
-        if self.failed_at.load(Ordering::Relaxed) != 0 {
-            self.failed_at.store(0, Ordering::Release);
+        if self.failed.load(Ordering::Relaxed) != 0 {
+            self.failed.store(0, Ordering::Release);
         }
     }
 }
@@ -202,12 +201,14 @@ impl Database {
 
     pub(crate) async fn acquire(&self) -> Result<Object, DbError> {
         let dial = &self.inner.dial;
-        // A dial failed just now: without an idle connection this request
-        // would dial again, so it gets that answer instead.
-        if let Some(error) = dial.recent_failure()
-            && self.inner.pool.status().available == 0
-        {
-            return Err(error);
+        // A dial failed just now. A request that would dial again (no idle
+        // connection, and room for a new one) gets that answer instead; one
+        // that would wait for a busy connection still waits.
+        if let Some(error) = dial.recent_failure() {
+            let pool = self.inner.pool.status();
+            if pool.available == 0 && pool.size < pool.max_size {
+                return Err(error);
+            }
         }
         let conn = self.inner.pool.get().await;
         // A request's own success or failure outdates the readiness probe's memory.
@@ -222,23 +223,30 @@ impl Database {
         }
         let e = match conn {
             Ok(conn) => {
-                dial.succeeded();
+                // A new connection is a dial that worked; a reused one says
+                // nothing about dialling.
+                if Object::metrics(&conn).recycle_count == 0 {
+                    dial.succeeded();
+                }
                 return Ok(conn);
             }
             Err(e) => e,
         };
-        let tls = matches!(&e, deadpool_postgres::PoolError::Backend(pg) if tls::is_tls_failure(pg));
-        if matches!(e, deadpool_postgres::PoolError::Backend(_)) {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let tls = matches!(&e, PoolError::Backend(pg) if tls::is_tls_failure(pg));
+        if matches!(e, PoolError::Backend(_) | PoolError::Timeout(TimeoutType::Create)) {
             dial.failed(tls);
         }
         // One line a second at most, with the count of those held back.
         if let Some(held) = dial.warnings.allow() {
             match &e {
-                // The driver's message names the check that failed, never a credential.
-                deadpool_postgres::PoolError::Backend(pg) if tls => {
-                    tracing::warn!(error = %pg, held, "{}", error::TLS_FAILED);
+                // The cause names the check that failed (a certificate
+                // error, or no TLS offered), never a credential.
+                PoolError::Backend(pg) if tls => {
+                    let cause = std::error::Error::source(pg).map(ToString::to_string);
+                    tracing::warn!(cause = cause.as_deref(), held, "{}", error::TLS_FAILED);
                 }
-                deadpool_postgres::PoolError::Backend(pg) => tracing::warn!(
+                PoolError::Backend(pg) => tracing::warn!(
                     sqlstate = pg.code().map(|c| c.code()),
                     held,
                     "cannot open a database connection"

@@ -210,10 +210,13 @@ impl TlsSettings {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = match (&self.roots, self.mode) {
             (_, SslMode::Disable) => None,
-            // `split` refuses verify-ca without a file; verify-full checks the name.
-            (RootSource::Unset, SslMode::VerifyCa | SslMode::VerifyFull) | (RootSource::System, _) => {
-                Some(system_roots()?)
+            // `split` refuses verify-ca without a file already; refused here too, should a caller skip it.
+            (RootSource::Unset, SslMode::VerifyCa) => {
+                return Err(TlsError::Rule(Reason::Rule(
+                    "sets sslmode=verify-ca without sslrootcert: give the CA file, or use verify-full",
+                )));
             }
+            (RootSource::Unset, SslMode::VerifyFull) | (RootSource::System, _) => Some(system_roots()?),
             (RootSource::Unset, _) => None,
             (RootSource::File(path), _) => Some(file_roots(path)?),
         };
@@ -372,12 +375,69 @@ pub(super) fn is_tls_failure(e: &tokio_postgres::Error) -> bool {
 /// Whether the server answered the TLS request with "no" (tokio-postgres's
 /// `connect_tls.rs`), rather than failing a handshake it began.
 pub(super) fn is_tls_refused(e: &tokio_postgres::Error) -> bool {
-    is_tls_failure(e) && e.to_string().ends_with("server does not support TLS")
+    // The reason is the error's source: its own message is only the kind.
+    is_tls_failure(e)
+        && std::error::Error::source(e).is_some_and(|c| c.to_string() == "server does not support TLS")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers every TLS request "no", as one without TLS.
+    async fn server_without_tls() -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_ok() {
+                    let _ = socket.write_all(b"N").await;
+                }
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_server_that_offers_no_tls_is_told_from_a_failed_handshake() {
+        let port = server_without_tls().await;
+        let settings = TlsSettings {
+            mode: SslMode::Require,
+            roots: RootSource::Unset,
+        };
+        let connector = tokio_postgres_rustls::MakeRustlsConnect::new(settings.client_config().unwrap());
+        let config = |port: u16| {
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host("127.0.0.1")
+                .port(port)
+                .user("u")
+                .ssl_mode(settings.driver_mode());
+            config
+        };
+        let refused = config(port).connect(connector.clone()).await.err().unwrap();
+        assert!(
+            is_tls_failure(&refused) && is_tls_refused(&refused),
+            "{refused:?}"
+        );
+        // A handshake that starts and fails is a TLS failure, not a refusal.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_ok() {
+                    // "Yes", then garbage where a TLS server hello belongs.
+                    let _ = socket.write_all(b"Snot a server hello").await;
+                }
+            }
+        });
+        let failed = config(port).connect(connector).await.err().unwrap();
+        assert!(is_tls_failure(&failed) && !is_tls_refused(&failed), "{failed:?}");
+    }
 
     fn settings(url: &str) -> Result<(String, SslMode, RootSource), Reason> {
         split(url).map(|(rest, s)| (rest, s.mode, s.roots))

@@ -260,6 +260,8 @@ impl SupabaseAuthBuilder {
             .into_iter()
             .map(|(n, k)| (n.into(), SecretString::from(k.into())))
             .collect();
+        // Set in code now: no longer the environment's, so an empty list means none.
+        self.secret_keys_var = None;
         self.origins.coded(Setting::SecretKeys);
         self
     }
@@ -629,6 +631,32 @@ mod tests {
             e.as_deref(),
             Some("SUPABASE_URL is invalid: must be a plain host, without user info")
         );
+    }
+
+    #[test]
+    fn keys_read_from_the_environment_can_be_cleared_in_code_but_not_emptied_there() {
+        let with_keys = |json: &'static str| {
+            move |name: &str| match name {
+                "SUPABASE_URL" => Some("https://abc.supabase.co".to_owned()),
+                "SUPABASE_JWT_SECRET" => Some("s".repeat(32)),
+                "SUPABASE_JWKS_URL" => Some("off".to_owned()),
+                "SUPABASE_SECRET_KEYS" => Some(json.to_owned()),
+                _ => None,
+            }
+        };
+        let empty = SupabaseAuthBuilder::from_lookup(with_keys("{}")).and_then(|b| b.resolve().map(|_| ()));
+        assert_eq!(
+            empty.map_err(|e| e.to_string()),
+            Err("SUPABASE_SECRET_KEYS is invalid: holds no key".to_owned())
+        );
+        let mut b = SupabaseAuthBuilder::from_lookup(with_keys(r#"{"default":"sb_secret_abc"}"#))
+            .map_err(|e| e.to_string());
+        let cleared = b.as_mut().map(|b| {
+            b.secret_keys(Vec::<(String, String)>::new())
+                .resolve()
+                .map(|r| r.service_keys.is_none())
+        });
+        assert!(matches!(cleared, Ok(Ok(true))));
     }
 
     #[test]

@@ -162,20 +162,25 @@ fn exposed(text: &str) -> BTreeSet<String> {
                 .iter()
                 .find_map(|s| name.strip_suffix(s))
                 .unwrap_or(name);
-            let mut keys: Vec<&str> = labels
+            let keys = labels
                 .trim_end_matches('}')
                 .split(',')
                 .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
-                .filter(|k| *k != "le" && *k != "quantile")
-                .collect();
-            keys.sort_unstable();
-            if keys.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{name}{{{}}}", keys.join(","))
-            }
+                .filter(|k| *k != "le" && *k != "quantile");
+            metric(name, keys)
         })
         .collect()
+}
+
+/// `name`, or `name{a,b}` with the label names sorted: how both sides are compared.
+fn metric<'a>(name: &str, labels: impl Iterator<Item = &'a str>) -> String {
+    let mut keys: Vec<&str> = labels.collect();
+    keys.sort_unstable();
+    if keys.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name}{{{}}}", keys.join(","))
+    }
 }
 
 /// The metrics the README's operations section names, as `name` or `name{label,…}`.
@@ -195,17 +200,10 @@ fn documented_metrics() -> BTreeSet<String> {
         })
         .map(|t| {
             let (name, labels) = t.split_once('{').unwrap_or((t, ""));
-            let mut keys: Vec<&str> = labels
-                .trim_end_matches('}')
-                .split(',')
-                .filter(|k| !k.is_empty())
-                .collect();
-            keys.sort_unstable();
-            if keys.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{name}{{{}}}", keys.join(","))
-            }
+            metric(
+                name,
+                labels.trim_end_matches('}').split(',').filter(|k| !k.is_empty()),
+            )
         })
         .collect()
 }

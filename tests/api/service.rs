@@ -291,27 +291,22 @@ async fn stats_run_as_service_role_and_agree_with_the_owner() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let denied = Service::start(&[("DATABASE_URL", url.as_str())]).await;
-    let before: i64 = admin
-        .query_one(
-            "select count(*) from pg_stat_activity where usename = 'authenticator' and datname = $1",
-            &[&db.name],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let sessions = || async {
+        let row = admin
+            .query_one(
+                "select count(*) from pg_stat_activity where usename = 'authenticator' and datname = $1",
+                &[&db.name],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    let before = sessions().await;
     let (status, body) = denied
         .get("/api/service/todos/stats", &[("apikey", &denied.default_key)])
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let after: i64 = admin
-        .query_one(
-            "select count(*) from pg_stat_activity where usename = 'authenticator' and datname = $1",
-            &[&db.name],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(before, after, "no connection was taken");
+    assert_eq!(before, sessions().await, "no connection was taken");
 }
 
 #[tokio::test]

@@ -4,6 +4,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Milliseconds since `start`, plus one, so that 0 can stand for "never";
+/// at most `u64::MAX >> 2`, so that a caller may pack a flag beside it.
+pub(crate) fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).map_or(u64::MAX >> 2, |ms| ms.min(u64::MAX >> 2)) + 1
+}
+
 /// Lets one event through per interval and counts the ones it holds back.
 #[derive(Debug)]
 pub(crate) struct Throttle {
@@ -28,8 +34,7 @@ impl Throttle {
     /// `Some(n)` when this event may be logged, `n` being the events held
     /// back since the last one; `None` when it is held back.
     pub(crate) fn allow(&self) -> Option<u64> {
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
-        self.allow_at(now)
+        self.allow_at(millis_since(self.start))
     }
 
     /// [`allow`](Self::allow) at `now`, milliseconds since `start` plus one.

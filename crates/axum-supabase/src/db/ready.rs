@@ -35,7 +35,7 @@ impl Dial {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).map_or(u64::MAX >> 2, |ms| ms.min(u64::MAX >> 2)) + 1
+        crate::throttle::millis_since(self.start)
     }
 
     /// The error of a dial that failed less than [`DIAL_BACKOFF`] ago.
